@@ -25,6 +25,10 @@ export const Errors = {
   RESOURCE_NOT_FOUND: def('RESOURCE_NOT_FOUND', 404, 'Not Found', 'Not Found'),
   /** Malformed request: bad path encoding, dot segments, duplicate Host, bad Content-Length. */
   BAD_REQUEST: def('BAD_REQUEST', 400, 'Bad Request', 'Bad Request'),
+  /** Request target longer than limits.maxUrlBytes. */
+  URI_TOO_LONG: def('URI_TOO_LONG', 414, 'URI Too Long', 'Request-URI Too Long'),
+  /** Transfer-Encoding other than chunked. */
+  NOT_IMPLEMENTED: def('NOT_IMPLEMENTED', 501, 'Not Implemented', 'Not Implemented'),
   /** AWS REQUEST_TOO_LARGE is 413. */
   REQUEST_TOO_LARGE: def('REQUEST_TOO_LARGE', 413, 'Payload Too Large', 'Request Entity Too Large'),
   /** No AWS response type: API Gateway limits headers to 10 KB and answers 431 above it. */

@@ -1,0 +1,324 @@
+/**
+ * Router benchmark: our Router against find-my-way on the same 1,000-route table.
+ *
+ *   node dist/bench/router.js [--rounds N] [--iterations N]
+ *
+ * Every lookup gets its own freshly built method and path strings (sequential one-byte strings,
+ * what uWS hands over per request), made before the timed loop: reusing one string object would
+ * let V8 caches keyed on it (string hash, internalization) hide costs real traffic pays.
+ * Rounds alternate A B A B; each side's median ns/op is reported.
+ */
+import { pathToFileURL } from 'node:url';
+import FindMyWay from 'find-my-way';
+import { Router, type RouteDef } from '../src/router/index.js';
+
+export interface RouterBenchOptions {
+  rounds?: number;
+  iterations?: number;
+  log?: (line: string) => void;
+}
+
+export interface RouterBenchResult {
+  /** Median ns per match(). */
+  ours: number;
+  /** Median ns per find-my-way find() (default tree-walk mode). */
+  findMyWay: number;
+  /** findMyWay / ours: above 1 means ours is faster. */
+  ratio: number;
+  /** find-my-way after compile(), for reference. */
+  findMyWayCompiled: number;
+  /** Requests on which the two routers disagree (should be 0). */
+  disagreements: number;
+}
+
+// Deterministic PRNG (mulberry32) so every run uses the same table and requests.
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const RESOURCES = [
+  'users', 'orders', 'products', 'invoices', 'customers', 'payments', 'shipments', 'carts', 'reviews', 'categories',
+  'inventory', 'warehouses', 'suppliers', 'employees', 'teams', 'projects', 'tasks', 'comments', 'attachments', 'notifications',
+  'subscriptions', 'plans', 'coupons', 'refunds', 'returns', 'addresses', 'sessions', 'tokens', 'webhooks', 'events',
+  'reports', 'dashboards', 'widgets', 'alerts', 'metrics', 'logs', 'jobs', 'queues', 'files', 'folders',
+  'images', 'videos', 'playlists', 'tags', 'labels', 'articles', 'pages', 'menus', 'settings', 'roles',
+  'permissions', 'groups', 'organizations', 'accounts', 'devices', 'locations', 'vehicles', 'drivers', 'routes', 'schedules',
+];
+const SUBS = ['items', 'notes', 'history', 'members', 'versions', 'activity', 'links', 'status', 'owners', 'audit'];
+const ACTIONS = ['archive', 'restore', 'publish', 'approve', 'cancel', 'refresh'];
+
+export interface BenchRoute {
+  method: string;
+  path: string;
+  id: number;
+}
+
+/**
+ * A REST-like table of exactly `count` routes: collections, items, nested sub-resources, static
+ * siblings of {id} (search, count), actions, a few ANY and greedy routes, top-level statics.
+ */
+export function generateRoutes(count = 1000, seed = 1): BenchRoute[] {
+  const rand = rng(seed);
+  const out: { method: string; path: string }[] = [
+    { method: 'GET', path: '/health' },
+    { method: 'GET', path: '/ready' },
+    { method: 'GET', path: '/metrics' },
+    { method: 'GET', path: '/' },
+    { method: 'GET', path: '/docs' },
+    { method: 'GET', path: '/docs/openapi.json' },
+    { method: 'GET', path: '/static/{file+}' },
+    { method: 'ANY', path: '/legacy/{proxy+}' },
+    { method: 'POST', path: '/auth/login' },
+    { method: 'POST', path: '/auth/logout' },
+    { method: 'POST', path: '/auth/refresh' },
+    { method: 'GET', path: '/auth/me' },
+  ];
+  const seen = new Set(out.map((r) => `${r.method} ${r.path}`));
+  const add = (method: string, path: string) => {
+    const k = `${method} ${path}`;
+    if (!seen.has(k)) {
+      seen.add(k);
+      out.push({ method, path });
+    }
+  };
+  for (const prefix of ['/v1', '/v2']) {
+    for (let ri = 0; ri < RESOURCES.length; ri++) {
+      const r = `${prefix}/${RESOURCES[ri]}`;
+      add('GET', r);
+      add('POST', r);
+      add('GET', `${r}/search`);
+      add('GET', `${r}/count`);
+      add('GET', `${r}/{id}`);
+      add('PUT', `${r}/{id}`);
+      add('PATCH', `${r}/{id}`);
+      add('DELETE', `${r}/{id}`);
+      add('POST', `${r}/{id}/${ACTIONS[ri % ACTIONS.length]}`);
+      const nSubs = 1 + Math.floor(rand() * 2);
+      for (let s = 0; s < nSubs; s++) {
+        const sub = SUBS[(ri + s * 3) % SUBS.length];
+        add('GET', `${r}/{id}/${sub}`);
+        add('POST', `${r}/{id}/${sub}`);
+        add('GET', `${r}/{id}/${sub}/{subId}`);
+        add('DELETE', `${r}/{id}/${sub}/{subId}`);
+      }
+      if (ri % 7 === 0) add('ANY', `${r}/{id}/raw/{proxy+}`);
+      if (ri % 5 === 0) add('GET', `${r}/{id}/files/{path+}`);
+      if (ri % 4 === 0) add('ANY', `${r}/{id}/callback`);
+    }
+  }
+  if (out.length < count) throw new Error(`generated only ${out.length} routes`);
+  // ids from 1: find-my-way turns a falsy store into null.
+  return out.slice(0, count).map((r, k) => ({ ...r, id: k + 1 }));
+}
+
+export interface BenchRequest {
+  method: string;
+  path: string;
+  kind: 'static' | 'param' | 'greedy' | 'miss';
+}
+
+function fill(path: string, rand: () => number): string {
+  return path.replace(/\{([^}]+)\}/g, (_, name: string) => {
+    if (name.endsWith('+')) {
+      const depth = 1 + Math.floor(rand() * 3);
+      const parts: string[] = [];
+      for (let d = 0; d < depth; d++) parts.push(`p${Math.floor(rand() * 1000)}`);
+      return `${parts.join('/')}.js`;
+    }
+    return rand() < 0.3 ? crypto.randomUUID() : String(Math.floor(rand() * 1_000_000));
+  });
+}
+
+/** Shuffled requests: about 40% static hits, 35% param hits, 10% greedy hits, 15% misses. */
+export function generateRequests(routes: BenchRoute[], count = 4096, seed = 2): BenchRequest[] {
+  const rand = rng(seed);
+  const pick = <X>(xs: X[]): X => xs[Math.floor(rand() * xs.length)]!;
+  const statics = routes.filter((r) => !r.path.includes('{'));
+  const params = routes.filter((r) => r.path.includes('{') && !r.path.includes('+}'));
+  const greedy = routes.filter((r) => r.path.includes('+}'));
+  const concrete = (m: string) => (m === 'ANY' ? pick(['GET', 'POST', 'PUT', 'DELETE']) : m);
+  const out: BenchRequest[] = [];
+  for (let k = 0; k < count; k++) {
+    const x = rand();
+    if (x < 0.4) {
+      const r = pick(statics);
+      out.push({ method: concrete(r.method), path: r.path, kind: 'static' });
+    } else if (x < 0.75) {
+      const r = pick(params);
+      out.push({ method: concrete(r.method), path: fill(r.path, rand), kind: 'param' });
+    } else if (x < 0.85) {
+      const r = pick(greedy);
+      out.push({ method: concrete(r.method), path: fill(r.path, rand), kind: 'greedy' });
+    } else {
+      const y = rand();
+      const res = pick(RESOURCES);
+      let path: string;
+      let method = 'GET';
+      if (y < 0.25) path = `/v1/${res}x/${Math.floor(rand() * 1000)}`;
+      else if (y < 0.5) path = `/v1/${res}/${Math.floor(rand() * 1000)}/bogus/1`;
+      else if (y < 0.75) {
+        path = `/v2/${res}`;
+        method = 'DELETE';
+      } else path = `/v3/${res}/${Math.floor(rand() * 1000)}`;
+      out.push({ method, path, kind: 'miss' });
+    }
+  }
+  // Fisher-Yates with the seeded PRNG: a fixed order, but not grouped by kind.
+  for (let k = out.length - 1; k > 0; k--) {
+    const j = Math.floor(rand() * (k + 1));
+    [out[k], out[j]] = [out[j]!, out[k]!];
+  }
+  return out;
+}
+
+type Fmw = {
+  on(method: string | string[], path: string, handler: (...a: unknown[]) => void, store?: unknown): void;
+  find(method: string, path: string): { store: unknown } | null;
+  compile(): unknown;
+};
+
+function buildFindMyWay(routes: BenchRoute[], compile: boolean): Fmw {
+  const fmw = (FindMyWay as unknown as () => Fmw)();
+  const noop = () => {};
+  const shape = (p: string) => p.replace(/\{[^}]+\+\}/g, '*').replace(/\{([^}]+)\}/g, ':$1');
+  const exact = new Set(routes.filter((r) => r.method !== 'ANY').map((r) => `${r.method} ${shape(r.path).replace(/:[^/]+/g, ':')}`));
+  for (const r of routes) {
+    const path = shape(r.path);
+    // find-my-way has no ANY: register it for every method that has no exact route of the same shape.
+    const methods = r.method === 'ANY'
+      ? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].filter((m) => !exact.has(`${m} ${path.replace(/:[^/]+/g, ':')}`))
+      : [r.method];
+    for (const m of methods) fmw.on(m, path, noop, r.id);
+  }
+  if (compile) fmw.compile();
+  return fmw;
+}
+
+// Fresh strings per lookup, made outside the timed loop (see the header comment).
+function freshPool(reqs: BenchRequest[], n: number): { methods: string[]; paths: string[] } {
+  const codes = reqs.map((r) => Array.from(r.path, (c) => c.charCodeAt(0)));
+  const mcodes = reqs.map((r) => Array.from(r.method, (c) => c.charCodeAt(0)));
+  const methods = new Array<string>(n);
+  const paths = new Array<string>(n);
+  for (let k = 0; k < n; k++) {
+    const q = k % reqs.length;
+    methods[k] = String.fromCharCode.apply(null, mcodes[q]!);
+    paths[k] = String.fromCharCode.apply(null, codes[q]!);
+  }
+  return { methods, paths };
+}
+
+let sink = 0;
+
+// Separate loops per contender so they never share inline-cache feedback.
+function timeOurs(router: Router<number>, methods: string[], paths: string[]): number {
+  const n = paths.length;
+  let hits = 0;
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < n; k++) {
+    const m = router.match(methods[k]!, paths[k]!);
+    if (m !== null) hits += m.data;
+  }
+  const dt = Number(process.hrtime.bigint() - t0);
+  sink += hits;
+  return dt / n;
+}
+
+function timeFmw(fmw: Fmw, methods: string[], paths: string[]): number {
+  const n = paths.length;
+  let hits = 0;
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < n; k++) {
+    const m = fmw.find(methods[k]!, paths[k]!);
+    if (m !== null) hits += m.store as number;
+  }
+  const dt = Number(process.hrtime.bigint() - t0);
+  sink += hits;
+  return dt / n;
+}
+
+function timeFmwCompiled(fmw: Fmw, methods: string[], paths: string[]): number {
+  const n = paths.length;
+  let hits = 0;
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < n; k++) {
+    const m = fmw.find(methods[k]!, paths[k]!);
+    if (m !== null) hits += m.store as number;
+  }
+  const dt = Number(process.hrtime.bigint() - t0);
+  sink += hits;
+  return dt / n;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<RouterBenchResult> {
+  const rounds = opts.rounds ?? 10;
+  const iterations = opts.iterations ?? 200_000;
+  const log = opts.log ?? (() => {});
+  const routes = generateRoutes(1000);
+  const reqs = generateRequests(routes);
+  const ours = new Router<number>(routes.map((r): RouteDef<number> => ({ method: r.method, path: r.path, data: r.id })));
+  const fmw = buildFindMyWay(routes, false);
+  const fmwc = buildFindMyWay(routes, true);
+
+  let disagreements = 0;
+  for (const q of reqs) {
+    const a = ours.match(q.method, q.path);
+    const b = fmw.find(q.method, q.path);
+    if ((a === null ? -1 : a.data) !== (b === null ? -1 : (b.store as number))) disagreements++;
+  }
+  const kinds = reqs.reduce<Record<string, number>>((acc, q) => ((acc[q.kind] = (acc[q.kind] ?? 0) + 1), acc), {});
+  log(`routes ${routes.length}, requests ${reqs.length} ${JSON.stringify(kinds)}, disagreements ${disagreements}`);
+
+  const a: number[] = [];
+  const b: number[] = [];
+  const c: number[] = [];
+  // One untimed warm-up round per contender, then alternating timed rounds.
+  for (let round = -1; round < rounds; round++) {
+    let p = freshPool(reqs, iterations);
+    const ta = timeOurs(ours, p.methods, p.paths);
+    p = freshPool(reqs, iterations);
+    const tb = timeFmw(fmw, p.methods, p.paths);
+    p = freshPool(reqs, iterations);
+    const tc = timeFmwCompiled(fmwc, p.methods, p.paths);
+    if (round >= 0) {
+      a.push(ta);
+      b.push(tb);
+      c.push(tc);
+      log(`round ${round + 1}: ours ${ta.toFixed(1)} ns  find-my-way ${tb.toFixed(1)} ns  find-my-way compiled ${tc.toFixed(1)} ns`);
+    }
+  }
+  const result: RouterBenchResult = {
+    ours: median(a),
+    findMyWay: median(b),
+    ratio: median(b) / median(a),
+    findMyWayCompiled: median(c),
+    disagreements,
+  };
+  if (sink === 0.5) log(''); // keep the results observable
+  return result;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  const num = (flag: string, dflt: number) => {
+    const k = args.indexOf(flag);
+    return k === -1 ? dflt : Number(args[k + 1]);
+  };
+  const r = await runRouterBench({ rounds: num('--rounds', 10), iterations: num('--iterations', 200_000), log: console.log });
+  console.log(
+    `median ns/op: ours ${r.ours.toFixed(1)}, find-my-way ${r.findMyWay.toFixed(1)} (ratio ${r.ratio.toFixed(2)}x), ` +
+      `find-my-way compiled ${r.findMyWayCompiled.toFixed(1)} (ratio ${(r.findMyWayCompiled / r.ours).toFixed(2)}x)`,
+  );
+}

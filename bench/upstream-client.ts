@@ -1,0 +1,233 @@
+/**
+ * Upstream client benchmark: our UpstreamPool against undici's Pool, same upstream, same load.
+ *
+ *   node dist/bench/upstream-client.js [--concurrency N] [--duration MS] [--rounds N] [--server raw|http]
+ *
+ * The upstream runs in a worker thread (its own core): by default a raw net server that answers
+ * every request head with a fixed ~100-byte JSON response, so the server costs little and the
+ * client's cost shows; `--server http` uses node:http instead. Each client keeps `concurrency`
+ * requests in flight (each completion issues the next) with a realistic gateway header block.
+ * undici is driven through Pool.dispatch with a bare handler, its fastest path. Rounds alternate
+ * A B A B; the median requests/s of each side is reported.
+ */
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'undici';
+import { UpstreamPool, type ResponseSink, type UpstreamRequest } from '../src/upstream/pool.js';
+
+export interface UpstreamClientBenchOptions {
+  /** Requests in flight per client. Default 64. */
+  concurrency?: number;
+  /** Length of one measured round. Default 4000 ms. */
+  durationMs?: number;
+  /** Rounds per client (interleaved). Default 3. */
+  rounds?: number;
+  server?: 'raw' | 'http';
+  log?: (line: string) => void;
+}
+
+export interface UpstreamClientBenchResult {
+  /** Requests/s of each round. */
+  oursRounds: number[];
+  undiciRounds: number[];
+  ours: number;
+  undici: number;
+  /** ours / undici: above 1 means ours is faster. */
+  ratio: number;
+  errors: number;
+}
+
+const SERVER_CODE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const net = require('node:net');
+const http = require('node:http');
+const body = JSON.stringify({ id: 42, name: 'widget', price: 9.99, tags: ['a', 'b', 'c'], inStock: true });
+let server;
+if (workerData.kind === 'raw') {
+  const one = Buffer.from('HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: ' +
+    Buffer.byteLength(body) + '\\r\\n\\r\\n' + body, 'latin1');
+  server = net.createServer((s) => {
+    s.setNoDelay(true);
+    let k = 0; // matched prefix of CRLFCRLF; requests here never have bodies
+    s.on('data', (d) => {
+      let n = 0;
+      for (let i = 0; i < d.length; i++) {
+        const c = d[i];
+        if (c === 13) k = k === 2 ? 3 : 1;
+        else if (c === 10) { if (k === 1) k = 2; else if (k === 3) { n++; k = 0; } else k = 0; }
+        else k = 0;
+      }
+      if (n === 1) s.write(one);
+      else if (n > 1) s.write(Buffer.concat(new Array(n).fill(one)));
+    });
+    s.on('error', () => {});
+  });
+} else {
+  server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 60000;
+}
+server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+parentPort.on('message', (m) => { if (m === 'stop') server.close(() => process.exit(0)); });
+`;
+
+async function startServer(kind: 'raw' | 'http'): Promise<{ port: number; stop: () => Promise<void> }> {
+  const w = new Worker(SERVER_CODE, { eval: true, workerData: { kind } });
+  const port = await new Promise<number>((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  return {
+    port,
+    stop: async () => {
+      w.postMessage('stop');
+      await new Promise((r) => w.once('exit', r));
+    },
+  };
+}
+
+function headerBlock(port: number): string {
+  return `host: 127.0.0.1:${port}\r\nuser-agent: Mozilla/5.0 (X11; Linux x86_64) bench/1.0\r\n` +
+    'accept: application/json\r\naccept-encoding: gzip, br\r\n' +
+    'x-forwarded-for: 203.0.113.7\r\nx-forwarded-proto: http\r\nx-forwarded-host: api.example.com\r\n' +
+    'x-request-id: 9b2f6c1e-4a7d-4e0b-9f3a-2c8d5e6f7a10\r\n';
+}
+
+function flatHeaders(block: string): string[] {
+  const out: string[] = [];
+  for (const line of block.split('\r\n')) {
+    if (line === '') continue;
+    const i = line.indexOf(':');
+    out.push(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+interface Round { rps: number; errors: number }
+
+/** Keeps `concurrency` requests in flight for `durationMs`; counts completions. */
+function drive(start: (onDone: (ok: boolean) => void) => void, concurrency: number, durationMs: number): Promise<Round> {
+  return new Promise((resolve) => {
+    let done = 0;
+    let errors = 0;
+    let active = 0;
+    let stopped = false;
+    let measured = 0;
+    const t0 = performance.now();
+    let elapsed = 0;
+    const onDone = (ok: boolean): void => {
+      active--;
+      if (ok) done++;
+      else errors++;
+      if (!stopped) {
+        active++;
+        start(onDone);
+      } else if (active === 0) resolve({ rps: (measured / elapsed) * 1000, errors });
+    };
+    setTimeout(() => {
+      stopped = true;
+      measured = done;
+      elapsed = performance.now() - t0;
+    }, durationMs);
+    for (let i = 0; i < concurrency; i++) {
+      active++;
+      start(onDone);
+    }
+  });
+}
+
+async function roundOurs(port: number, concurrency: number, durationMs: number): Promise<Round> {
+  const pool = new UpstreamPool({ host: '127.0.0.1', port, maxSockets: concurrency });
+  const req: UpstreamRequest = {
+    method: 'GET', path: '/api/widgets/42?fields=id,name,price', headers: headerBlock(port), body: null,
+    idempotent: true, connectTimeoutMs: 5000, timeoutMs: 30000,
+  };
+  let bytes = 0;
+  const r = await drive((onDone) => {
+    const sink: ResponseSink = {
+      onHead() {},
+      onData(chunk) { bytes += chunk.length; return true; },
+      onEnd() { onDone(true); },
+      onError() { onDone(false); },
+    };
+    pool.request(req, sink);
+  }, concurrency, durationMs);
+  pool.close();
+  if (bytes === 0) throw new Error('no body bytes received');
+  return r;
+}
+
+async function roundUndici(port: number, concurrency: number, durationMs: number): Promise<Round> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency, pipelining: 1 });
+  const headers = flatHeaders(headerBlock(port));
+  const opts = { path: '/api/widgets/42?fields=id,name,price', method: 'GET' as const, headers };
+  let bytes = 0;
+  const r = await drive((onDone) => {
+    pool.dispatch(opts, {
+      onConnect() {},
+      onHeaders() { return true; },
+      onData(chunk: Buffer) { bytes += chunk.length; return true; },
+      onComplete() { onDone(true); },
+      onError() { onDone(false); },
+    } as never);
+  }, concurrency, durationMs);
+  await pool.close();
+  if (bytes === 0) throw new Error('no body bytes received');
+  return r;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function runUpstreamClientBench(opts: UpstreamClientBenchOptions = {}): Promise<UpstreamClientBenchResult> {
+  const concurrency = opts.concurrency ?? 64;
+  const durationMs = opts.durationMs ?? 4000;
+  const rounds = opts.rounds ?? 3;
+  const log = opts.log ?? (() => {});
+  const server = await startServer(opts.server ?? 'raw');
+  try {
+    // Warm-up: JIT both clients and the server before anything is measured.
+    await roundOurs(server.port, concurrency, 1000);
+    await roundUndici(server.port, concurrency, 1000);
+    const ours: number[] = [];
+    const undici: number[] = [];
+    let errors = 0;
+    for (let i = 0; i < rounds; i++) {
+      const a = await roundOurs(server.port, concurrency, durationMs);
+      ours.push(a.rps);
+      log(`round ${i + 1} ours   ${a.rps.toFixed(0)} req/s`);
+      const b = await roundUndici(server.port, concurrency, durationMs);
+      undici.push(b.rps);
+      log(`round ${i + 1} undici ${b.rps.toFixed(0)} req/s`);
+      errors += a.errors + b.errors;
+    }
+    const o = median(ours);
+    const u = median(undici);
+    return { oursRounds: ours, undiciRounds: undici, ours: o, undici: u, ratio: o / u, errors };
+  } finally {
+    await server.stop();
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  const arg = (name: string): string | undefined => {
+    const i = args.indexOf(`--${name}`);
+    return i === -1 ? undefined : args[i + 1];
+  };
+  const num = (name: string): number | undefined => (arg(name) === undefined ? undefined : Number(arg(name)));
+  const server = arg('server');
+  const r = await runUpstreamClientBench({
+    concurrency: num('concurrency'),
+    durationMs: num('duration'),
+    rounds: num('rounds'),
+    server: server === 'http' ? 'http' : 'raw',
+    log: (l) => console.log(l),
+  });
+  console.log(`median ours ${r.ours.toFixed(0)} req/s, undici ${r.undici.toFixed(0)} req/s, ratio ${r.ratio.toFixed(2)}x, errors ${r.errors}`);
+}

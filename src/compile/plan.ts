@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { normalizeTargets } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { Router, RouteConflictError } from '../router/index.js';
+import { compileMock } from '../integrations/mock.js';
+import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
+import { UpstreamGroup } from '../upstream/group.js';
+import type { GroupOptions } from '../upstream/group.js';
+import type { RequestContext } from '../worker/context.js';
+
+/**
+ * Config -> Plan: everything decided once at load. A route is a compiled handler; a host maps to the
+ * APIs it serves, each with its stage prefix and its router. Nothing here is looked up by name on the
+ * hot path.
+ */
+
+export type Handler = (ctx: RequestContext) => void;
+
+export interface CompiledRoute {
+  /** Index in Plan.routes; 0 is reserved for "no route" in metrics. */
+  id: number;
+  /** AWS route key, e.g. "GET /pets/{id}" or "$default". */
+  routeKey: string;
+  api: string;
+  stage: string;
+  handle: Handler;
+  /** Answers in the synchronous part of the uWS handler (no abort handler, no headers needed). */
+  sync: boolean;
+}
+
+export interface StageEntry {
+  /** "" for the $default stage, else "/{stage}". */
+  prefix: string;
+  router: Router<CompiledRoute>;
+  defaultRoute: CompiledRoute | null;
+}
+
+export interface Plan {
+  /** Hash of the config, to tell plans apart in logs. */
+  version: string;
+  routes: CompiledRoute[];
+  /** Exact host (lower-case, no port) -> APIs; entries sorted longest stage prefix first, $default last. */
+  hosts: Map<string, StageEntry[]>;
+  /** "*.example.com" hosts: suffix ".example.com" -> APIs. */
+  wildcards: { suffix: string; entries: StageEntry[] }[];
+  /** APIs without hosts: served for any Host. */
+  anyHost: StageEntry[];
+  upstreams: UpstreamGroup[];
+  upstreamNames: string[];
+  /** Starts active health checks (workers only). */
+  start(): void;
+  close(): void;
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+  constructor(public issues: { path: string; message: string }[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  }
+}
+
+export interface CompileOptions {
+  /** Counts upstream errors (worker metrics); absent in the master's dry run. */
+  onUpstreamError?: (upstreamId: number, kind: string) => void;
+}
+
+export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
+  const issues: { path: string; message: string }[] = [];
+  const routes: CompiledRoute[] = [{ id: 0, routeKey: '-', api: '-', stage: '-', handle: () => {}, sync: true }];
+  const groups: UpstreamGroup[] = [];
+  const hosts = new Map<string, StageEntry[]>();
+  const wildcards: { suffix: string; entries: StageEntry[] }[] = [];
+  const anyHost: StageEntry[] = [];
+  const onUpstreamError = opts.onUpstreamError ?? (() => {});
+
+  config.apis.forEach((api, ai) => {
+    const groupByName = new Map<string, UpstreamGroup>();
+    const groupFor = (name: string, o: Omit<GroupOptions, 'name'>): UpstreamGroup => {
+      const g = new UpstreamGroup({ ...o, name });
+      groups.push(g);
+      return g;
+    };
+    for (const [name, u] of Object.entries(api.upstreams ?? {})) {
+      groupByName.set(name, groupFor(`${api.name}/${name}`, {
+        targets: normalizeTargets(u.targets),
+        balance: u.balance,
+        maxSockets: u.keepAlive.maxSockets,
+        idleTimeoutMs: u.keepAlive.idleTimeoutMs,
+        connectTimeoutMs: u.connectTimeoutMs,
+        retries: u.retries,
+        healthCheck: u.healthCheck === undefined ? undefined : {
+          path: u.healthCheck.path, intervalMs: u.healthCheck.intervalMs, timeoutMs: u.healthCheck.timeoutMs,
+          healthyThreshold: u.healthCheck.healthyThreshold, unhealthyThreshold: u.healthCheck.unhealthyThreshold,
+          expectStatus: [u.healthCheck.expectStatus[0]!, u.healthCheck.expectStatus[1]!],
+        },
+        circuitBreaker: u.circuitBreaker,
+      }));
+    }
+
+    const defs: { method: string; path: string; data: CompiledRoute }[] = [];
+    let defaultRoute: CompiledRoute | null = null;
+    api.routes.forEach((r, ri) => {
+      const where = `apis[${ai}].routes[${ri}]`;
+      const route: CompiledRoute = {
+        id: routes.length, routeKey: r.route, api: api.name, stage: api.stage, handle: () => {}, sync: false,
+      };
+      const integ = r.integration;
+      if (integ.type === 'mock') {
+        route.handle = compileMock(integ);
+        route.sync = true;
+      } else {
+        let group: UpstreamGroup;
+        let pathTemplate: ReturnType<typeof compileTemplate> | null = null;
+        let templateQuery = '';
+        if (integ.uri !== undefined) {
+          const u = new URL(integ.uri);
+          group = groupFor(`${api.name}/${r.route}`, {
+            targets: [{ url: `${u.protocol}//${u.host}`, weight: 1 }], balance: 'round_robin',
+            maxSockets: 256, idleTimeoutMs: 4000, connectTimeoutMs: integ.connectTimeoutMs ?? 5000, retries: 1,
+            circuitBreaker: { failureThreshold: 5, openMs: 10000 },
+          });
+          // The template's own path and query, with {var} left in (URL would percent-encode braces).
+          const slash = integ.uri.indexOf('/', integ.uri.indexOf('//') + 2);
+          const rawPath = slash < 0 ? '/' : integ.uri.slice(slash);
+          const qi = rawPath.indexOf('?');
+          pathTemplate = compileTemplate(qi < 0 ? rawPath : rawPath.slice(0, qi));
+          templateQuery = qi < 0 ? '' : rawPath.slice(qi + 1);
+        } else {
+          const g = groupByName.get(integ.upstream!);
+          if (g === undefined) {
+            issues.push({ path: `${where}.integration.upstream`, message: `unknown upstream "${integ.upstream}"` });
+            return;
+          }
+          group = g;
+          if (integ.path !== undefined) pathTemplate = compileTemplate(integ.path);
+        }
+        const upstreamId = groups.indexOf(group);
+        route.handle = compileHttpProxy({
+          group,
+          pathTemplate,
+          templateQuery,
+          timeoutMs: integ.timeoutMs,
+          connectTimeoutMs: integ.connectTimeoutMs ?? group.connectTimeoutMs,
+          preserveHost: integ.preserveHost ?? false,
+          staticHeaders: Object.entries(integ.requestHeaders ?? {}).map(([k, v]) => `${k.toLowerCase()}: ${v}\r\n`).join(''),
+          maxBodyBytes: config.limits.maxBodyBytes,
+          onUpstreamError: (kind) => onUpstreamError(upstreamId, kind),
+        });
+      }
+      routes.push(route);
+      if (r.route === '$default') {
+        defaultRoute = route;
+      } else {
+        const sp = r.route.indexOf(' ');
+        defs.push({ method: r.route.slice(0, sp).toUpperCase(), path: r.route.slice(sp + 1).trim(), data: route });
+      }
+    });
+
+    let router: Router<CompiledRoute>;
+    try {
+      router = new Router(defs);
+    } catch (e) {
+      if (e instanceof RouteConflictError) {
+        for (const c of e.conflicts) issues.push({ path: `apis[${ai}].routes`, message: `"${c.a}" conflicts with "${c.b}": ${c.reason}` });
+      } else {
+        issues.push({ path: `apis[${ai}].routes`, message: (e as Error).message });
+      }
+      return;
+    }
+    const entry: StageEntry = { prefix: api.stage === '$default' ? '' : `/${api.stage}`, router, defaultRoute };
+    const add = (list: StageEntry[]) => {
+      list.push(entry);
+      list.sort((a, b) => b.prefix.length - a.prefix.length);
+    };
+    if (api.hosts === undefined || api.hosts.length === 0) {
+      add(anyHost);
+    } else {
+      for (const h of api.hosts) {
+        const host = h.toLowerCase();
+        if (host.startsWith('*.')) {
+          let w = wildcards.find((x) => x.suffix === host.slice(1));
+          if (w === undefined) wildcards.push(w = { suffix: host.slice(1), entries: [] });
+          add(w.entries);
+        } else {
+          let list = hosts.get(host);
+          if (list === undefined) hosts.set(host, list = []);
+          add(list);
+        }
+      }
+    }
+  });
+  // Longest wildcard suffix first, so *.a.example.com beats *.example.com.
+  wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+
+  if (issues.length > 0) {
+    for (const g of groups) g.close();
+    throw new PlanError(issues);
+  }
+  return {
+    version: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12),
+    routes, hosts, wildcards, anyHost, upstreams: groups,
+    upstreamNames: groups.map((g) => g.name),
+    start: () => { for (const g of groups) g.startHealthChecks(); },
+    close: () => { for (const g of groups) g.close(); },
+  };
+}
+
+/** The APIs serving a Host header value (port stripped, case folded), or null. */
+export function entriesForHost(plan: Plan, hostHeader: string): StageEntry[] | null {
+  if (plan.hosts.size === 0 && plan.wildcards.length === 0) return plan.anyHost.length > 0 ? plan.anyHost : null;
+  let host = hostHeader;
+  if (host.charCodeAt(0) !== 91 /* [ */) {
+    const colon = host.lastIndexOf(':');
+    if (colon >= 0) host = host.slice(0, colon);
+  } else {
+    const end = host.indexOf(']');
+    host = host.slice(0, end + 1);
+  }
+  host = host.toLowerCase();
+  const exact = plan.hosts.get(host);
+  if (exact !== undefined) return exact;
+  for (const w of plan.wildcards) if (host.endsWith(w.suffix) && host.length > w.suffix.length) return w.entries;
+  return plan.anyHost.length > 0 ? plan.anyHost : null;
+}

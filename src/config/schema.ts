@@ -1,0 +1,272 @@
+/**
+ * The gateway config schema: one TypeBox source for the TypeScript types (Static) and the JSON Schema
+ * ajv validates against.
+ *
+ * Keys with a `default` are required in the schema (so `Config` has no optional noise for consumers);
+ * the loader fills defaults before validating. `ConfigJsonSchema` is the input-facing variant for
+ * editors, where defaulted keys are optional.
+ */
+import { Type, type Static, type TUnsafe } from '@sinclair/typebox';
+
+/** A string enum as JSON Schema `enum` (TypeBox unions of literals become noisy anyOf). */
+function StringEnum<const T extends readonly string[]>(values: T, options: Record<string, unknown> = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+/** RFC 9110 token: what a header field name may contain. */
+export const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+export const API_NAME_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+export const STAGE_PATTERN = '^(\\$default|[A-Za-z0-9_-]{1,128})$';
+export const UPSTREAM_NAME_PATTERN = '^[A-Za-z0-9_-]+$';
+/** Hostname labels, optionally behind a leading `*.` wildcard; no port. */
+export const HOST_PATTERN = '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
+
+export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
+export type RouteMethod = (typeof METHODS)[number];
+export const BALANCE = ['round_robin', 'weighted', 'least_outstanding'] as const;
+export type Balance = (typeof BALANCE)[number];
+
+const Port = (def: number) => Type.Integer({ minimum: 0, maximum: 65535, default: def, description: 'TCP port; 0 picks a free port' });
+const Ms = (min: number, max: number | undefined, def: number | undefined, description?: string) =>
+  Type.Integer({ minimum: min, ...(max !== undefined ? { maximum: max } : {}), ...(def !== undefined ? { default: def } : {}), ...(description ? { description } : {}) });
+const HeaderMap = (description: string) =>
+  Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String(), {
+    additionalProperties: false,
+    default: {},
+    description,
+    errorMessage: 'invalid header name',
+  });
+
+export const ListenSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: '0.0.0.0' }),
+    port: Port(8080),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const WorkersSchema = Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+  default: 'auto',
+  description: "'auto' (= os.availableParallelism()) or a worker count 1..256",
+});
+
+export const AdminSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+    port: Port(9876),
+    enabled: Type.Boolean({ default: true }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const LimitsSchema = Type.Object(
+  {
+    // AWS: 10 MB payload, 10 KB of request headers.
+    maxBodyBytes: Type.Integer({ minimum: 1, default: 10485760 }),
+    maxHeaderBytes: Type.Integer({ minimum: 1, default: 10240 }),
+    maxUrlBytes: Type.Integer({ minimum: 1, default: 8192 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ShutdownSchema = Type.Object(
+  { drainTimeoutMs: Ms(0, undefined, 30000, 'how long in-flight requests may finish after SIGTERM') },
+  { additionalProperties: false, default: {} },
+);
+
+export const RequestIdSchema = Type.Object(
+  {
+    header: Type.String({ pattern: HEADER_NAME_PATTERN, default: 'x-request-id', errorMessage: 'must be a header name' }),
+    trustIncoming: Type.Boolean({ default: false, description: "reuse the client's id when it is a safe token (<=128 chars [A-Za-z0-9._:-])" }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const AccessLogSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    destination: Type.String({ minLength: 1, default: 'stdout', description: 'stdout | stderr | a file path' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const TargetObjectSchema = Type.Object(
+  {
+    url: Type.String({ minLength: 1, description: 'http://host[:port]' }),
+    weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1 }),
+  },
+  { additionalProperties: false },
+);
+export const TargetSchema = Type.Union([Type.String({ minLength: 1, description: 'http://host[:port]' }), TargetObjectSchema]);
+
+export const HealthCheckSchema = Type.Object(
+  {
+    path: Type.String({ pattern: '^/', default: '/health', errorMessage: "must be a path starting with '/'" }),
+    intervalMs: Ms(100, undefined, 2000),
+    timeoutMs: Ms(50, undefined, 1000),
+    healthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+    unhealthyThreshold: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+    expectStatus: Type.Tuple([Type.Integer({ minimum: 100, maximum: 599 }), Type.Integer({ minimum: 100, maximum: 599 })], {
+      default: [200, 399],
+      description: 'inclusive [low, high] status range counted as healthy',
+    }),
+  },
+  { additionalProperties: false, description: 'active health checks; off when absent' },
+);
+
+export const UpstreamSchema = Type.Object(
+  {
+    targets: Type.Array(TargetSchema, { minItems: 1 }),
+    balance: StringEnum(BALANCE, { default: 'round_robin' }),
+    keepAlive: Type.Object(
+      {
+        maxSockets: Type.Integer({ minimum: 1, maximum: 65536, default: 256 }),
+        idleTimeoutMs: Ms(0, undefined, 4000),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    connectTimeoutMs: Ms(1, undefined, 5000),
+    healthCheck: Type.Optional(HealthCheckSchema),
+    circuitBreaker: Type.Object(
+      {
+        failureThreshold: Type.Integer({ minimum: 1, default: 5 }),
+        openMs: Ms(1, undefined, 10000),
+      },
+      {
+        additionalProperties: false, default: {},
+        description: 'per target; also the passive health check: consecutive transport failures or timeouts open it',
+      },
+    ),
+    retries: Type.Integer({ minimum: 0, maximum: 10, default: 1, description: 'retries on connection failure, idempotent methods only' }),
+  },
+  { additionalProperties: false },
+);
+
+export const HttpProxyIntegrationSchema = Type.Object(
+  {
+    type: Type.Literal('http_proxy'),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'an upstream of the same API; exclusive with uri' })),
+    uri: Type.Optional(Type.String({ minLength: 1, description: 'absolute http:// URL; its path may use {name} route variables' })),
+    path: Type.Optional(Type.String({ minLength: 1, description: 'upstream path template (only with upstream); default: the request path' })),
+    // AWS REST default is 29 s (HTTP APIs allow 30 s); self-hosted users may need longer.
+    timeoutMs: Ms(50, 300000, 29000),
+    connectTimeoutMs: Type.Optional(Ms(1, undefined, undefined, "overrides the upstream's connectTimeoutMs")),
+    preserveHost: Type.Boolean({ default: false }),
+    requestHeaders: HeaderMap('static headers added to the upstream request'),
+  },
+  { additionalProperties: false },
+);
+
+export const MockIntegrationSchema = Type.Object(
+  {
+    type: Type.Literal('mock'),
+    status: Type.Integer({ minimum: 100, maximum: 599, default: 200 }),
+    headers: HeaderMap('response headers'),
+    body: Type.String({ default: '' }),
+  },
+  { additionalProperties: false },
+);
+
+/** Discriminated on `type`: the loader reports only the matching variant's errors. */
+export const IntegrationSchema = Type.Union([HttpProxyIntegrationSchema, MockIntegrationSchema]);
+
+export const RouteSchema = Type.Object(
+  {
+    route: Type.String({ minLength: 1, description: "AWS route key: 'METHOD /path' or '$default'" }),
+    integration: IntegrationSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const ApiSchema = Type.Object(
+  {
+    name: Type.String({ pattern: API_NAME_PATTERN, errorMessage: 'must be 1-64 characters of A-Z a-z 0-9 _ -' }),
+    stage: Type.String({
+      pattern: STAGE_PATTERN,
+      default: '$default',
+      errorMessage: "must be '$default' or 1-128 characters of A-Z a-z 0-9 _ -",
+      description: '$default is served at /, a named stage under /{stage}',
+    }),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ pattern: HOST_PATTERN, maxLength: 253, errorMessage: "must be a hostname, optionally '*.'-prefixed, without port" }), {
+        minItems: 1,
+      }),
+    ),
+    upstreams: Type.Record(Type.String({ pattern: UPSTREAM_NAME_PATTERN }), UpstreamSchema, {
+      additionalProperties: false,
+      default: {},
+      errorMessage: 'invalid upstream name (use A-Z a-z 0-9 _ -)',
+    }),
+    routes: Type.Array(RouteSchema, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    listen: ListenSchema,
+    workers: WorkersSchema,
+    admin: AdminSchema,
+    limits: LimitsSchema,
+    shutdown: ShutdownSchema,
+    requestId: RequestIdSchema,
+    accessLog: AccessLogSchema,
+    apis: Type.Array(ApiSchema, { minItems: 1 }),
+  },
+  { additionalProperties: false, title: 'uws-api-gateway config' },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type Listen = Static<typeof ListenSchema>;
+export type Workers = Static<typeof WorkersSchema>;
+export type Admin = Static<typeof AdminSchema>;
+export type Limits = Static<typeof LimitsSchema>;
+export type Shutdown = Static<typeof ShutdownSchema>;
+export type RequestId = Static<typeof RequestIdSchema>;
+export type AccessLog = Static<typeof AccessLogSchema>;
+export type Api = Static<typeof ApiSchema>;
+export type Route = Static<typeof RouteSchema>;
+export type Upstream = Static<typeof UpstreamSchema>;
+export type Target = Static<typeof TargetSchema>;
+export type TargetObject = Static<typeof TargetObjectSchema>;
+export type HealthCheck = Static<typeof HealthCheckSchema>;
+export type Integration = Static<typeof IntegrationSchema>;
+export type HttpProxyIntegration = Static<typeof HttpProxyIntegrationSchema>;
+export type MockIntegration = Static<typeof MockIntegrationSchema>;
+
+/** Plain JSON copy of a schema with `default`-bearing keys dropped from `required`: what a file may omit. */
+function inputSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(inputSchema);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    // `default` and `const` values are data, not schemas.
+    out[k] = k === 'default' || k === 'const' || k === 'enum' ? structuredClone(v) : inputSchema(v);
+  }
+  const props = out['properties'] as Record<string, { default?: unknown }> | undefined;
+  if (props && Array.isArray(out['required'])) {
+    const required = (out['required'] as string[]).filter((k) => props[k]?.default === undefined);
+    if (required.length) out['required'] = required;
+    else delete out['required'];
+  }
+  // Numbers and booleans may be written as ${VAR}; the loader converts them after substitution.
+  if (out['type'] === 'integer' || out['type'] === 'number' || out['type'] === 'boolean') {
+    const { default: def, description, ...rest } = out;
+    return {
+      anyOf: [rest, { type: 'string', pattern: '\\$\\{[A-Za-z_]' }],
+      ...(def !== undefined ? { default: def } : {}),
+      ...(description !== undefined ? { description } : {}),
+    };
+  }
+  return out;
+}
+
+/**
+ * JSON Schema (draft-07) for config files, e.g. for `# yaml-language-server: $schema=...`.
+ * Unlike ConfigSchema, keys that have defaults are optional here and numbers/booleans may be
+ * `${VAR}` strings. The loader validates against ConfigSchema, after defaults and substitution.
+ */
+export const ConfigJsonSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  ...(inputSchema(ConfigSchema) as Record<string, unknown>),
+} as const;

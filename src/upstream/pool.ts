@@ -1,0 +1,812 @@
+/**
+ * Keep-alive HTTP/1.1 client pool for one upstream target (host, port): the gateway's hot path.
+ *
+ * Lean on purpose (no Promise, no EventEmitter, no per-request timer): one Exchange object per
+ * request, one Conn per socket with its listeners attached once, one interval sweep for every
+ * timeout of every pool. Callers serialize their own headers; we add the request line and framing.
+ */
+import net from 'node:net';
+import { ResponseParser, type ParserOptions, type ResponseHandler } from './parser.js';
+
+export type UpstreamErrorKind =
+  | 'connect_refused'
+  | 'connect_timeout'
+  | 'timeout'
+  | 'reset'
+  | 'parse_error'
+  | 'closed_before_response'
+  | 'pool_full'
+  /** The caller's request was unusable (bad method/target/header block, body length mismatch). */
+  | 'invalid_request';
+
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+  constructor(
+    readonly kind: UpstreamErrorKind,
+    message: string,
+    /** Request bytes reached a connected socket, so the upstream may have acted on them. */
+    readonly requestSent: boolean,
+    /** Some byte of the response (even a 1xx) arrived. */
+    readonly responseStarted: boolean,
+    /**
+     * Safe to send again (to this or another target): no response byte arrived, and the request is
+     * idempotent or was never sent. A 'stream' body is the caller's to replay.
+     */
+    readonly retryable: boolean,
+    /** errno code (ECONNREFUSED, ECONNRESET, ...) when a socket error caused this. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface UpstreamRequest {
+  method: string;
+  /** origin-form request target, e.g. "/users/1?x=y". */
+  path: string;
+  /**
+   * Pre-serialized "name: value\r\n" lines including Host. Content-Length, Transfer-Encoding,
+   * Connection, Keep-Alive, Upgrade and Proxy-Connection lines are dropped: framing and connection
+   * management are ours.
+   */
+  headers: string;
+  /** Whole body known up-front, null for none, or 'stream' to write() it through the Exchange. */
+  body: Buffer | null | 'stream';
+  /** With 'stream': known length → Content-Length framing; absent → chunked. */
+  contentLength?: number;
+  idempotent: boolean;
+  connectTimeoutMs: number;
+  /** Total budget from request() to the end of the response. */
+  timeoutMs: number;
+  /** The request is HEAD (also inferred from method): the response has no body. */
+  head?: boolean;
+}
+
+export interface ResponseSink {
+  onHead(status: number, headers: string[], hasBody: boolean): void;
+  /** Return false to pause reading until exchange.resume(); no onData comes before that. */
+  onData(chunk: Buffer): boolean;
+  onEnd(): void;
+  onError(err: UpstreamError): void;
+}
+
+export interface Exchange {
+  /** Streaming request body; false → wait for onDrain. */
+  write(chunk: Buffer): boolean;
+  end(): void;
+  onDrain: (() => void) | null;
+  pause(): void;
+  resume(): void;
+  /** The client went away: destroy the socket (never pooled again); no callback after this. */
+  abort(): void;
+}
+
+export interface UpstreamPoolOptions {
+  host: string;
+  port: number;
+  /** Sockets per target, connecting ones included. */
+  maxSockets?: number;
+  /** Requests waiting for a socket when all maxSockets are busy; beyond it → 'pool_full'. */
+  maxQueue?: number;
+  /** Longest wait in that queue ('pool_full' after); default: the request's connectTimeoutMs. */
+  queueTimeoutMs?: number;
+  /** Idle keep-alive sockets are closed after this. */
+  idleTimeoutMs?: number;
+  maxHeaderBytes?: number;
+  maxHeaders?: number;
+  headerEncoding?: 'utf8' | 'latin1';
+}
+
+export interface PoolStats {
+  open: number;
+  idle: number;
+  busy: number;
+  queued: number;
+}
+
+// 256 sockets: throughput was flat from 64 to 512 in-flight requests in bench/upstream-client
+// (see report), so the cap only bounds upstream load; it is not a throughput knob.
+const DEFAULT_MAX_SOCKETS = 256;
+const DEFAULT_MAX_QUEUE = 1024;
+/** Below the 5 s keep-alive timeout of Node, nginx (75 s) and most servers: we close first. */
+const DEFAULT_IDLE_TIMEOUT_MS = 4000;
+/** Sweep period for every timeout; deadlines fire up to this late. */
+export const TIMER_TICK_MS = 50;
+/** Buffer bodies up to this size are copied behind the head and sent in one write. */
+const SMALL_BODY = 16 * 1024;
+
+// --- one interval for all pools (the idea of undici lib/util/timers.js, with a plain sweep) ---
+const livePools = new Set<UpstreamPool>();
+let sweepTimer: NodeJS.Timeout | null = null;
+
+function sweepAll(): void {
+  const now = Date.now();
+  for (const p of livePools) p.sweep(now);
+}
+
+function registerPool(p: UpstreamPool): void {
+  livePools.add(p);
+  if (sweepTimer === null) {
+    sweepTimer = setInterval(sweepAll, TIMER_TICK_MS);
+    // Sockets keep the process alive while work is pending; the sweep alone must not.
+    sweepTimer.unref();
+  }
+}
+
+function unregisterPool(p: UpstreamPool): void {
+  livePools.delete(p);
+  if (livePools.size === 0 && sweepTimer !== null) {
+    clearInterval(sweepTimer);
+    sweepTimer = null;
+  }
+}
+
+// --- request head serialization ---
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_TARGET = /[\x00-\x20\x7f]/;
+/**
+ * Anything that needs the slow path: a header we own, or a line break that is not a plain CRLF
+ * between two header lines (CRLF injection, empty line, obs-fold, NUL).
+ */
+const SUSPECT_HEADERS =
+  /(?:^|\n)(?:content-length|transfer-encoding|connection|keep-alive|upgrade|proxy-connection)[ \t]*:|\r(?!\n)|(?<!\r)\n|\n[ \t\r]|^[ \t\r]|\0/i;
+const OWNED_HEADER = /^(?:content-length|transfer-encoding|connection|keep-alive|upgrade|proxy-connection)$/i;
+const HEADER_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)$/;
+
+function cleanHeaders(h: string): string {
+  const n = h.length;
+  if (n === 0) return h;
+  if (h.charCodeAt(n - 1) !== 10 || h.charCodeAt(n - 2) !== 13) throw new TypeError('headers must be "name: value\\r\\n" lines');
+  if (!SUSPECT_HEADERS.test(h)) return h;
+  const lines = h.slice(0, -2).split('\r\n');
+  let out = '';
+  for (const line of lines) {
+    const m = HEADER_LINE.exec(line);
+    if (m === null) throw new TypeError(`invalid header line: ${JSON.stringify(line)}`);
+    if (!OWNED_HEADER.test(m[1]!)) out += line + '\r\n';
+  }
+  return out;
+}
+
+function serializeHead(req: UpstreamRequest): string {
+  const { method, path } = req;
+  if (!TOKEN.test(method)) throw new TypeError(`invalid method: ${JSON.stringify(method)}`);
+  if (path.length === 0 || BAD_TARGET.test(path)) throw new TypeError(`invalid request target: ${JSON.stringify(path)}`);
+  const body = req.body;
+  let framing = '';
+  if (body === null) {
+    // RFC 9110 8.6: send Content-Length: 0 where the method gives a body meaning.
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') framing = 'content-length: 0\r\n';
+  } else if (body === 'stream') {
+    const cl = req.contentLength;
+    if (cl !== undefined) {
+      if (!Number.isSafeInteger(cl) || cl < 0) throw new TypeError(`invalid contentLength: ${cl}`);
+      framing = `content-length: ${cl}\r\n`;
+    } else framing = 'transfer-encoding: chunked\r\n';
+  } else framing = `content-length: ${body.length}\r\n`;
+  return `${method} ${path} HTTP/1.1\r\n${cleanHeaders(req.headers)}${framing}\r\n`;
+}
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+// --- exchange ---
+
+class Ex implements Exchange {
+  onDrain: (() => void) | null = null;
+  conn: Conn | null = null;
+  done = false;
+  queued = false;
+  queueDeadline = 0;
+  readonly deadline: number;
+  retried = false;
+  /** The head was handed to a socket. */
+  written = false;
+  /** Some body byte (or the chunked terminator) was handed to a socket: no transparent replay. */
+  bodyWired = false;
+  /** The whole request is on its socket, so the socket may be reused after the response. */
+  bodyDone = false;
+  /** end() was called (stream bodies). */
+  ended = false;
+  bodyBytes = 0;
+  /** Stream chunks written before a socket was assigned. */
+  pending: Buffer[] | null = null;
+  paused = false;
+  readonly headStr: string;
+  readonly isHead: boolean;
+  readonly stream: boolean;
+
+  /** abort() was called: no callback may fire any more, even one already scheduled. */
+  aborted = false;
+
+  constructor(readonly pool: UpstreamPool, readonly req: UpstreamRequest, readonly sink: ResponseSink, now: number, headStr: string) {
+    this.headStr = headStr;
+    this.deadline = now + req.timeoutMs;
+    this.isHead = req.head === true || req.method === 'HEAD';
+    this.stream = req.body === 'stream';
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done) return true;
+    if (!this.stream || this.ended) {
+      this.pool.rejectBody(this, this.stream ? 'write() after end()' : 'write() on a request whose body is not "stream"');
+      return true;
+    }
+    const n = chunk.length;
+    if (n === 0) return true;
+    const cl = this.req.contentLength;
+    if (cl !== undefined && this.bodyBytes + n > cl) {
+      // Extra bytes would be read by the upstream as the next request: never send them.
+      this.pool.rejectBody(this, `request body exceeds contentLength ${cl}`);
+      return true;
+    }
+    this.bodyBytes += n;
+    const c = this.conn;
+    if (c === null) {
+      (this.pending ??= []).push(chunk);
+      return false;
+    }
+    this.bodyWired = true;
+    return c.writeChunk(chunk);
+  }
+
+  end(): void {
+    if (this.done || this.ended || !this.stream) return;
+    const cl = this.req.contentLength;
+    if (cl !== undefined && this.bodyBytes !== cl) {
+      this.pool.rejectBody(this, `request body ended after ${this.bodyBytes} of contentLength ${cl} bytes`);
+      return;
+    }
+    this.ended = true;
+    const c = this.conn;
+    if (c !== null) {
+      this.bodyWired = true;
+      c.writeEnd();
+      this.bodyDone = true;
+    }
+  }
+
+  pause(): void {
+    if (this.done) return;
+    this.paused = true;
+    const c = this.conn;
+    if (c !== null) c.pauseRead();
+  }
+
+  resume(): void {
+    if (this.done) return;
+    this.paused = false;
+    const c = this.conn;
+    if (c !== null) c.resumeRead();
+  }
+
+  abort(): void {
+    this.aborted = true;
+    if (this.done) return;
+    this.done = true;
+    this.pending = null;
+    this.onDrain = null;
+    const pool = this.pool;
+    pool.exchangeGone(this);
+    const c = this.conn;
+    if (c !== null) {
+      this.conn = null;
+      c.ex = null;
+      c.destroy();
+    }
+  }
+
+  /** Called on nextTick after queued stream chunks reached a socket without filling it. */
+  readonly drainSoon = (): void => {
+    if (!this.done && this.conn !== null && this.onDrain !== null) this.onDrain();
+  };
+}
+
+// --- connection ---
+
+class Conn implements ResponseHandler {
+  readonly socket: net.Socket;
+  readonly parser: ResponseParser;
+  ex: Ex | null = null;
+  connected = false;
+  closed = false;
+  /** Responses completed on this socket; > 0 means a reused keep-alive socket. */
+  served = 0;
+  idleAt = 0;
+  index = -1;
+  readonly connectDeadline: number;
+  private chunked = false;
+  private eofPending = false;
+
+  constructor(readonly pool: UpstreamPool, now: number, connectTimeoutMs: number) {
+    this.parser = new ResponseParser(this, pool.parserOptions);
+    this.connectDeadline = now + connectTimeoutMs;
+    const s = (this.socket = net.connect({ host: pool.host, port: pool.port, noDelay: true }));
+    s.on('connect', this.onConnect);
+    s.on('data', this.onData);
+    s.on('end', this.onEnd);
+    s.on('error', this.onError);
+    s.on('close', this.onClose);
+    s.on('drain', this.onDrainEvent);
+  }
+
+  private readonly onConnect = (): void => {
+    this.connected = true;
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    // Bytes on an idle socket: the previous response was longer than it said. Never reuse it.
+    if (this.ex === null) return this.destroy();
+    this.parser.execute(chunk);
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.ex === null) return this.destroy();
+    // 'end' should not overtake data held by a pause, but if it does, finish after resume().
+    if (this.parser.hasPending) {
+      this.eofPending = true;
+      return;
+    }
+    this.eof();
+  };
+
+  private eof(): void {
+    if (this.parser.finish()) return;
+    if (this.parser.headComplete) this.fail('reset', 'upstream closed the connection mid-response');
+    else this.fail('closed_before_response', 'upstream closed the connection before a complete response head');
+  }
+
+  private readonly onError = (err: NodeJS.ErrnoException): void => {
+    const code = err.code;
+    if (!this.connected) {
+      this.fail(code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused', `connect to ${this.pool.host}:${this.pool.port} failed: ${code ?? err.message}`, code);
+    } else this.fail('reset', `upstream connection error: ${code ?? err.message}`, code);
+  };
+
+  private readonly onClose = (): void => {
+    if (!this.closed) this.fail('reset', 'upstream connection closed');
+  };
+
+  private readonly onDrainEvent = (): void => {
+    const ex = this.ex;
+    if (ex !== null && ex.onDrain !== null) ex.onDrain();
+  };
+
+  private fail(kind: UpstreamErrorKind, message: string, code?: string): void {
+    if (this.closed) return;
+    const ex = this.ex;
+    if (ex === null) return this.destroy();
+    this.pool.connFailed(this, ex, kind, message, code);
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ex = null;
+    this.parser.abort();
+    this.socket.destroy();
+    this.pool.connGone(this);
+  }
+
+  assign(ex: Ex): void {
+    this.ex = ex;
+    ex.conn = this;
+    this.parser.reset(ex.isHead);
+    this.eofPending = false;
+    this.send(ex);
+    if (ex.paused) this.pauseRead();
+  }
+
+  private send(ex: Ex): void {
+    const s = this.socket;
+    const body = ex.req.body;
+    ex.written = true;
+    if (body === null) {
+      s.write(ex.headStr);
+      ex.bodyDone = true;
+    } else if (body === 'stream') {
+      this.chunked = ex.req.contentLength === undefined;
+      const pend = ex.pending;
+      if (pend === null && !ex.ended) {
+        s.write(ex.headStr);
+        return;
+      }
+      ex.pending = null;
+      ex.bodyWired = true;
+      s.cork();
+      s.write(ex.headStr);
+      if (pend !== null) for (const chunk of pend) this.writeChunk(chunk);
+      if (ex.ended) {
+        this.writeEnd();
+        ex.bodyDone = true;
+      }
+      s.uncork();
+      // The caller saw write() → false while queued; tell it to go on unless 'drain' will.
+      if (!ex.ended && !s.writableNeedDrain) process.nextTick(ex.drainSoon);
+    } else {
+      ex.bodyWired = true;
+      ex.bodyDone = true;
+      const n = body.length;
+      if (n === 0) s.write(ex.headStr);
+      else if (n <= SMALL_BODY) {
+        // One buffer, one write syscall; cheaper than cork + writev for small bodies.
+        const hl = Buffer.byteLength(ex.headStr);
+        const buf = Buffer.allocUnsafe(hl + n);
+        buf.write(ex.headStr, 0, hl);
+        body.copy(buf, hl);
+        s.write(buf);
+      } else {
+        s.cork();
+        s.write(ex.headStr);
+        s.write(body);
+        s.uncork();
+      }
+    }
+  }
+
+  writeChunk(chunk: Buffer): boolean {
+    const s = this.socket;
+    if (!this.chunked) return s.write(chunk);
+    s.cork();
+    s.write(chunk.length.toString(16) + CRLF);
+    s.write(chunk);
+    const ok = s.write(CRLF);
+    s.uncork();
+    return ok;
+  }
+
+  writeEnd(): void {
+    if (this.chunked) this.socket.write(LAST_CHUNK);
+  }
+
+  pauseRead(): void {
+    this.parser.pause();
+    this.socket.pause();
+  }
+
+  resumeRead(): void {
+    const ex = this.ex;
+    this.parser.resume();
+    if (this.ex !== ex || ex === null || this.parser.isPaused) return;
+    this.socket.resume();
+    if (this.eofPending && !this.parser.hasPending) {
+      this.eofPending = false;
+      this.eof();
+    }
+  }
+
+  // ResponseHandler
+
+  onResponseHead(status: number, headers: string[], hasBody: boolean): void {
+    this.ex!.sink.onHead(status, headers, hasBody);
+  }
+
+  onResponseBody(chunk: Buffer): boolean {
+    if (this.ex!.sink.onData(chunk)) return true;
+    this.socket.pause();
+    return false;
+  }
+
+  onResponseEnd(keepAlive: boolean): void {
+    const ex = this.ex!;
+    this.ex = null;
+    this.served++;
+    // A request body still being streamed would be read as the next request: close instead.
+    if (keepAlive && ex.bodyDone && !this.pool.closed) this.pool.release(this);
+    else this.destroy();
+    this.pool.finishOk(ex);
+  }
+
+  onParseError(reason: string): void {
+    this.fail('parse_error', `invalid response from upstream: ${reason}`);
+  }
+}
+
+// --- pool ---
+
+export class UpstreamPool {
+  readonly host: string;
+  readonly port: number;
+  readonly maxSockets: number;
+  readonly maxQueue: number;
+  readonly idleTimeoutMs: number;
+  readonly parserOptions: ParserOptions;
+  private readonly queueTimeoutMs: number | undefined;
+  /** Every open socket, connecting ones included; Conn.index is its slot. */
+  private readonly conns: Conn[] = [];
+  /** Idle sockets, most recently used last (LIFO reuse keeps the hot ones hot, the rest expire). */
+  private readonly idle: Conn[] = [];
+  private queue: (Ex | undefined)[] = [];
+  private qHead = 0;
+  private queuedCount = 0;
+  private inFlight = 0;
+  closed = false;
+
+  constructor(opts: UpstreamPoolOptions) {
+    this.host = opts.host;
+    this.port = opts.port;
+    this.maxSockets = opts.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.queueTimeoutMs = opts.queueTimeoutMs;
+    this.parserOptions = { maxHeaderBytes: opts.maxHeaderBytes, maxHeaders: opts.maxHeaders, headerEncoding: opts.headerEncoding };
+    registerPool(this);
+  }
+
+  /** Requests started and not yet ended (queued ones included): for least-outstanding balancing. */
+  get outstanding(): number {
+    return this.inFlight;
+  }
+
+  stats(): PoolStats {
+    const open = this.conns.length;
+    const idle = this.idle.length;
+    return { open, idle, busy: open - idle, queued: this.queuedCount };
+  }
+
+  /**
+   * Sends a request. Never throws: every outcome arrives through `sink`, and never before
+   * request() has returned.
+   */
+  request(req: UpstreamRequest, sink: ResponseSink): Exchange {
+    const now = Date.now();
+    let head: string;
+    let invalid: string | null = null;
+    try {
+      head = serializeHead(req);
+    } catch (e) {
+      head = '';
+      invalid = (e as Error).message;
+    }
+    const ex = new Ex(this, req, sink, now, head);
+    this.inFlight++;
+    if (invalid !== null) {
+      this.failSoon(ex, 'invalid_request', invalid);
+      return ex;
+    }
+    if (this.closed) {
+      this.failSoon(ex, 'pool_full', 'pool closed');
+      return ex;
+    }
+    const idle = this.idle;
+    while (idle.length !== 0) {
+      const c = idle.pop()!;
+      if (!c.closed) {
+        c.assign(ex);
+        return ex;
+      }
+    }
+    if (this.conns.length < this.maxSockets) this.connect(ex, now);
+    else if (this.queuedCount >= this.maxQueue) this.failSoon(ex, 'pool_full', `${this.maxSockets} sockets busy and ${this.maxQueue} requests queued`);
+    else {
+      ex.queueDeadline = now + (this.queueTimeoutMs ?? req.connectTimeoutMs);
+      ex.queued = true;
+      this.queue.push(ex);
+      this.queuedCount++;
+    }
+    return ex;
+  }
+
+  /** Destroys every socket; pending exchanges end with onError ('reset' in flight, 'pool_full' queued). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    unregisterPool(this);
+    for (const c of this.conns.slice()) {
+      const ex = c.ex;
+      const sent = c.connected && ex !== null && ex.written;
+      const started = c.parser.responseStarted;
+      c.destroy();
+      if (ex !== null) this.finishError(ex, 'reset', 'pool closed', sent, started);
+    }
+    for (let i = this.qHead; i < this.queue.length; i++) {
+      const ex = this.queue[i];
+      if (ex !== undefined && ex.queued) {
+        ex.queued = false;
+        this.finishError(ex, 'pool_full', 'pool closed', false, false);
+      }
+    }
+    this.queue = [];
+    this.qHead = 0;
+    this.queuedCount = 0;
+  }
+
+  private connect(ex: Ex, now: number): void {
+    const c = new Conn(this, now, ex.req.connectTimeoutMs);
+    c.index = this.conns.length;
+    this.conns.push(c);
+    c.assign(ex);
+  }
+
+  private dequeue(): Ex | null {
+    const q = this.queue;
+    while (this.qHead < q.length) {
+      const ex = q[this.qHead];
+      q[this.qHead++] = undefined;
+      if (ex !== undefined && ex.queued) {
+        ex.queued = false;
+        this.queuedCount--;
+        if (this.qHead === q.length) {
+          q.length = 0;
+          this.qHead = 0;
+        }
+        return ex;
+      }
+    }
+    q.length = 0;
+    this.qHead = 0;
+    return null;
+  }
+
+  /** Opens sockets for queued requests while there is room. */
+  private pump(): void {
+    if (this.closed) return;
+    let now = 0;
+    while (this.queuedCount !== 0 && this.conns.length < this.maxSockets) {
+      const ex = this.dequeue();
+      if (ex === null) break;
+      if (now === 0) now = Date.now();
+      this.connect(ex, now);
+    }
+  }
+
+  /** @internal A response completed on a reusable socket. */
+  release(c: Conn): void {
+    if (c.socket.isPaused()) c.socket.resume();
+    const next = this.queuedCount !== 0 ? this.dequeue() : null;
+    if (next !== null) return c.assign(next);
+    c.idleAt = Date.now();
+    this.idle.push(c);
+  }
+
+  /** @internal A socket was destroyed. */
+  connGone(c: Conn): void {
+    const i = c.index;
+    if (i >= 0) {
+      const last = this.conns.pop()!;
+      if (last !== c) {
+        this.conns[i] = last;
+        last.index = i;
+      }
+      c.index = -1;
+    }
+    const j = this.idle.lastIndexOf(c);
+    if (j !== -1) this.idle.splice(j, 1);
+    this.pump();
+  }
+
+  /** @internal An exchange ended by abort(). */
+  exchangeGone(ex: Ex): void {
+    this.inFlight--;
+    if (ex.queued) {
+      ex.queued = false;
+      this.queuedCount--;
+    }
+  }
+
+  /** @internal */
+  finishOk(ex: Ex): void {
+    ex.done = true;
+    ex.conn = null;
+    this.inFlight--;
+    ex.sink.onEnd();
+  }
+
+  /** @internal The socket serving `ex` failed (error, close, parse error). */
+  connFailed(c: Conn, ex: Ex, kind: UpstreamErrorKind, message: string, code?: string): void {
+    const started = c.parser.responseStarted;
+    const sent = c.connected && ex.written;
+    c.ex = null;
+    ex.conn = null;
+    // The keep-alive race: the upstream closed this idle socket as we reused it. Nothing of ours
+    // was answered, so send it again, once, on a fresh socket (other idle ones may be just as dead).
+    if (
+      c.served > 0 && !started && !ex.retried && !this.closed &&
+      (kind === 'reset' || kind === 'closed_before_response') &&
+      (ex.stream ? ex.req.idempotent && !ex.bodyWired : true)
+    ) {
+      ex.retried = true;
+      ex.written = false;
+      ex.bodyDone = false;
+      ex.bodyWired = false;
+      // At the head of the queue, so the slot this socket frees goes to the retry.
+      ex.queued = true;
+      ex.queueDeadline = ex.deadline;
+      this.queuedCount++;
+      if (this.qHead > 0) this.queue[--this.qHead] = ex;
+      else this.queue.unshift(ex);
+      c.destroy();
+      return;
+    }
+    c.destroy();
+    this.finishError(ex, kind, message, sent, started, code);
+  }
+
+  private finishError(ex: Ex, kind: UpstreamErrorKind, message: string, sent: boolean, started: boolean, code?: string): void {
+    ex.done = true;
+    ex.conn = null;
+    ex.pending = null;
+    this.inFlight--;
+    const retryable = !started && (ex.req.idempotent || !sent);
+    ex.sink.onError(new UpstreamError(kind, message, sent, started, retryable, code));
+  }
+
+  private failSoon(ex: Ex, kind: UpstreamErrorKind, message: string): void {
+    process.nextTick(() => {
+      if (!ex.done) this.finishError(ex, kind, message, false, false);
+    });
+  }
+
+  /**
+   * @internal The caller's streamed body broke its own contentLength: destroy the socket so no
+   * byte more reaches the upstream, and report it on the next tick (we are inside write/end).
+   */
+  rejectBody(ex: Ex, message: string): void {
+    const c = ex.conn;
+    const sent = c !== null && c.connected && ex.written;
+    const started = c !== null && c.parser.responseStarted;
+    ex.done = true;
+    ex.pending = null;
+    this.exchangeGone(ex);
+    if (c !== null) {
+      ex.conn = null;
+      c.ex = null;
+      c.destroy();
+    }
+    const err = new UpstreamError('invalid_request', message, sent, started, false);
+    process.nextTick(() => {
+      if (!ex.aborted) ex.sink.onError(err);
+    });
+  }
+
+  /** @internal Called every TIMER_TICK_MS: connect, total, queue and idle timeouts. */
+  sweep(now: number): void {
+    let hits: [Conn, UpstreamErrorKind][] | null = null;
+    for (const c of this.conns) {
+      const ex = c.ex;
+      if (ex === null) continue;
+      if (!c.connected && now >= c.connectDeadline && c.connectDeadline < ex.deadline) (hits ??= []).push([c, 'connect_timeout']);
+      else if (now >= ex.deadline) (hits ??= []).push([c, 'timeout']);
+    }
+    const idle = this.idle;
+    if (idle.length !== 0 && idle[0]!.idleAt + this.idleTimeoutMs <= now) {
+      const limit = now - this.idleTimeoutMs;
+      let k = 0;
+      while (k < idle.length && idle[k]!.idleAt <= limit) k++;
+      for (const c of idle.splice(0, k)) c.destroy();
+    }
+    let late: [Ex, UpstreamErrorKind][] | null = null;
+    if (this.queuedCount !== 0) {
+      const q = this.queue;
+      for (let i = this.qHead; i < q.length; i++) {
+        const ex = q[i];
+        if (ex === undefined || !ex.queued) continue;
+        if (now >= ex.deadline) (late ??= []).push([ex, 'timeout']);
+        else if (now >= ex.queueDeadline) (late ??= []).push([ex, 'pool_full']);
+      }
+    }
+    if (hits !== null) {
+      for (const [c, kind] of hits) {
+        const ex = c.ex;
+        if (ex === null || c.closed) continue;
+        const sent = c.connected && ex.written;
+        const started = c.parser.responseStarted;
+        c.ex = null;
+        ex.conn = null;
+        c.destroy();
+        const msg = kind === 'timeout' ? `no complete response within ${ex.req.timeoutMs} ms` : `connect not established within ${ex.req.connectTimeoutMs} ms`;
+        this.finishError(ex, kind, msg, sent, started);
+      }
+    }
+    if (late !== null) {
+      for (const [ex, kind] of late) {
+        if (!ex.queued) continue;
+        ex.queued = false;
+        this.queuedCount--;
+        const msg = kind === 'timeout' ? `no socket within the ${ex.req.timeoutMs} ms budget` : `waited too long for one of ${this.maxSockets} busy sockets`;
+        this.finishError(ex, kind, msg, false, false);
+      }
+    }
+  }
+}

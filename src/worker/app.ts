@@ -1,0 +1,222 @@
+import { randomUUID } from 'node:crypto';
+import uws from '../../native/uws.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '../../native/uws.js';
+import { Errors } from '../errors.js';
+import { entriesForHost } from '../compile/plan.js';
+import type { CompiledRoute, Plan } from '../compile/plan.js';
+import { checkPath } from '../router/index.js';
+import { RequestContext } from './context.js';
+import { finish, hooks, sendErrorSync } from './respond.js';
+
+/**
+ * The worker's uWS app: one `any('/*')` handler that copies what it needs from `req` synchronously,
+ * applies the request limits, resolves host -> stage -> route, and hands over to the route's
+ * compiled handler.
+ *
+ * Protocol-level limits uWS enforces itself (this build, measured): request headers must arrive
+ * within 10 s (slowloris); a request body must keep up at least ~16 KB per 10 s (slow POST); a header
+ * block beyond uWS's buffer (between 60 KB and 200 KB) resets the connection; requests without Host,
+ * with both Content-Length and Transfer-Encoding, or in absolute-form are closed without a response.
+ * Everything finer is checked here with AWS-style errors.
+ */
+
+export interface AppLimits {
+  maxBodyBytes: number;
+  maxHeaderBytes: number;
+  maxUrlBytes: number;
+}
+
+export interface AppOptions {
+  limits: AppLimits;
+  requestIdHeader: string;
+  trustIncomingRequestId: boolean;
+  /** Called for every finished request (metrics, access log). */
+  completed: (ctx: RequestContext) => void;
+}
+
+const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export class GatewayApp {
+  readonly app: TemplatedApp;
+  plan: Plan;
+  private readonly opts: AppOptions;
+  private listenSocket: us_listen_socket | null = null;
+  /** Requests accepted and not finished: drain waits for this to reach 0. */
+  inflight = 0;
+  private lastActivity = Date.now();
+
+  constructor(plan: Plan, opts: AppOptions) {
+    this.plan = plan;
+    this.opts = opts;
+    hooks.requestIdHeader = opts.requestIdHeader;
+    hooks.completed = (ctx) => {
+      this.inflight--;
+      this.lastActivity = Date.now();
+      opts.completed(ctx);
+    };
+    this.app = uws.App();
+    this.app.any('/*', (res, req) => this.handle(res, req));
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(host, port, (sock) => {
+        if (sock === false) {
+          reject(new Error(`cannot listen on ${host}:${port}`));
+          return;
+        }
+        this.listenSocket = sock;
+        resolve(uws.us_socket_local_port(sock as never));
+      });
+    });
+  }
+
+  /** Stops accepting connections; kept-alive ones get `Connection: close` on their next response. */
+  stopListening(): void {
+    hooks.draining = true;
+    if (this.listenSocket !== null) {
+      uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  /**
+   * Resolves when no request has been in flight for `quietMs` (kept-alive clients have had the
+   * chance to send their last request and be told to close), or after `timeoutMs` regardless.
+   */
+  drain(timeoutMs: number, quietMs = 300): Promise<boolean> {
+    this.stopListening();
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve) => {
+      const tick = setInterval(() => {
+        const now = Date.now();
+        if (this.inflight === 0 && now - this.lastActivity >= quietMs) {
+          clearInterval(tick);
+          resolve(true);
+        } else if (now >= deadline) {
+          clearInterval(tick);
+          resolve(false);
+        }
+      }, 25);
+    });
+  }
+
+  private handle(res: HttpResponse, req: HttpRequest): void {
+    const opts = this.opts;
+    this.inflight++;
+    const url = req.getUrl();
+    const q = req.getQuery();
+    const ctx = new RequestContext(
+      res, req.getCaseSensitiveMethod(), url, q === undefined ? '' : q, req.getHeader('host'),
+      Buffer.from(res.getRemoteAddressAsText()).toString('latin1'), Date.now(),
+    );
+
+    // Copy headers now: `req` is gone once this function returns.
+    headerBuf = ctx.headers;
+    headerBytes = 0;
+    hostCount = 0;
+    contentLength = '';
+    transferEncoding = '';
+    requestIdIn = '';
+    req.forEach(collectHeader);
+    headerBuf = EMPTY;
+
+    if (ctx.host === '' || hostCount > 1) return sendErrorSync(ctx, Errors.BAD_REQUEST, true);
+    if (headerBytes > opts.limits.maxHeaderBytes) return sendErrorSync(ctx, Errors.REQUEST_HEADERS_TOO_LARGE, true);
+    if (url.length + ctx.query.length > opts.limits.maxUrlBytes) return sendErrorSync(ctx, Errors.URI_TOO_LONG, true);
+    if (!checkPath(url)) return sendErrorSync(ctx, Errors.BAD_REQUEST, true);
+    if (contentLength !== '') {
+      // uWS already refuses Content-Length together with Transfer-Encoding; this catches junk values.
+      if (!/^\d{1,15}$/.test(contentLength)) return sendErrorSync(ctx, Errors.BAD_REQUEST, true);
+      ctx.contentLength = Number(contentLength);
+      if (ctx.contentLength > opts.limits.maxBodyBytes) return sendErrorSync(ctx, Errors.REQUEST_TOO_LARGE, true);
+    } else if (transferEncoding !== '') {
+      if (transferEncoding.toLowerCase() !== 'chunked') return sendErrorSync(ctx, Errors.NOT_IMPLEMENTED, true);
+      ctx.chunked = true;
+    }
+
+    ctx.requestId = opts.trustIncomingRequestId && requestIdIn !== '' && SAFE_ID.test(requestIdIn) ? requestIdIn : randomUUID();
+
+    const route = this.route(ctx);
+    if (route === null) return sendErrorSync(ctx, Errors.RESOURCE_NOT_FOUND, ctx.contentLength > 0 || ctx.chunked);
+    ctx.route = route;
+    if (route.sync) {
+      // A request body nobody reads: close after answering rather than parse it to the end.
+      route.handle(ctx);
+      return;
+    }
+    res.onAborted(() => {
+      ctx.aborted = true;
+      const abort = ctx.onAbort;
+      ctx.onAbort = null;
+      if (abort !== null) abort();
+      if (!ctx.done) {
+        ctx.status = 499; // nginx's "client closed request"
+        ctx.errorMessage = 'client closed connection';
+        finish(ctx);
+      }
+    });
+    try {
+      route.handle(ctx);
+    } catch (e) {
+      // A bug must cost one request, never the worker.
+      ctx.errorMessage = (e as Error).message;
+      if (!ctx.headSent && !ctx.done) sendErrorSync(ctx, Errors.INTERNAL, true);
+    }
+  }
+
+  private route(ctx: RequestContext): CompiledRoute | null {
+    const entries = entriesForHost(this.plan, ctx.host);
+    if (entries === null) return null;
+    const url = ctx.url;
+    const method = ctx.method;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      let path = url;
+      if (e.prefix !== '') {
+        if (!url.startsWith(e.prefix)) continue;
+        const n = e.prefix.length;
+        if (url.length === n) path = '/';
+        else if (url.charCodeAt(n) === 47 /* / */) path = url.slice(n);
+        else continue;
+      }
+      const m = e.router.match(method, path);
+      if (m !== null) {
+        ctx.path = path;
+        ctx.params = m.params;
+        return m.data;
+      }
+      if (e.defaultRoute !== null) {
+        ctx.path = path;
+        return e.defaultRoute;
+      }
+      // A named stage owns its prefix: no fall-through to the $default stage.
+      if (e.prefix !== '') return null;
+    }
+    return null;
+  }
+}
+
+// forEach callback state: module-level so no closure is allocated per request.
+const EMPTY: string[] = [];
+let headerBuf: string[] = EMPTY;
+let headerBytes = 0;
+let hostCount = 0;
+let contentLength = '';
+let transferEncoding = '';
+let requestIdIn = '';
+
+function collectHeader(name: string, value: string): void {
+  headerBuf.push(name, value);
+  headerBytes += name.length + value.length + 4;
+  switch (name) {
+    case 'host': hostCount++; break;
+    case 'content-length':
+      // Repeated identical values are allowed (RFC 9110 8.6); differing ones are smuggling attempts.
+      contentLength = contentLength === '' || contentLength === value ? value : 'x';
+      break;
+    case 'transfer-encoding': transferEncoding = transferEncoding === '' ? value : `${transferEncoding},${value}`; break;
+    default:
+      if (name === hooks.requestIdHeader) requestIdIn = value;
+  }
+}

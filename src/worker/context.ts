@@ -1,0 +1,75 @@
+import type { HttpResponse } from '../../native/uws.js';
+import type { CompiledRoute } from '../compile/plan.js';
+
+/**
+ * Everything a request needs after the synchronous part of the uWS handler: uWS's `req` dies when the
+ * handler returns, so whatever a phase may need later is copied here first. One object per request,
+ * fixed shape (all fields set in the constructor) so V8 keeps one hidden class.
+ */
+export class RequestContext {
+  res: HttpResponse;
+  /** As the client sent it (case kept), e.g. "GET". */
+  method: string;
+  /** Raw path as received, stage prefix included, percent-encoding kept. */
+  url: string;
+  /** Path the route matched (stage prefix removed). */
+  path: string;
+  /** Raw query string without '?', '' when none. */
+  query: string;
+  host: string;
+  /** Flat [name, value, name, value, ...]; names lower-case as uWS gives them. */
+  headers: string[];
+  ip: string;
+  requestId: string;
+  startMs: number;
+  route: CompiledRoute | null;
+  params: Record<string, string> | null;
+  /** -1 when the request has no Content-Length. */
+  contentLength: number;
+  chunked: boolean;
+  aborted: boolean;
+  /** The response has been completed (or the connection closed by us). */
+  done: boolean;
+  /** Status line sent, or being sent: no error response can follow. */
+  headSent: boolean;
+  status: number;
+  bytesOut: number;
+  integrationStartMs: number;
+  integrationEndMs: number;
+  errorMessage: string;
+  /** Called once when the client aborts; set by whichever phase owns async work. */
+  onAbort: (() => void) | null;
+
+  constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
+    this.res = res;
+    this.method = method;
+    this.url = url;
+    this.path = url;
+    this.query = query;
+    this.host = host;
+    this.headers = [];
+    this.ip = ip;
+    this.requestId = '';
+    this.startMs = startMs;
+    this.route = null;
+    this.params = null;
+    this.contentLength = -1;
+    this.chunked = false;
+    this.aborted = false;
+    this.done = false;
+    this.headSent = false;
+    this.status = 0;
+    this.bytesOut = 0;
+    this.integrationStartMs = 0;
+    this.integrationEndMs = 0;
+    this.errorMessage = '';
+    this.onAbort = null;
+  }
+
+  /** Value of the first header with this lower-case name, or undefined. */
+  header(name: string): string | undefined {
+    const h = this.headers;
+    for (let i = 0; i < h.length; i += 2) if (h[i] === name) return h[i + 1];
+    return undefined;
+  }
+}

@@ -1,0 +1,110 @@
+import { performance } from 'node:perf_hooks';
+import { compilePlan } from '../compile/plan.js';
+import type { Plan } from '../compile/plan.js';
+import type { FromWorker, ToWorker } from '../master/messages.js';
+import { createAccessLog } from '../observability/access-log.js';
+import { createLogger } from '../observability/log.js';
+import { WorkerMetrics } from '../observability/metrics.js';
+import { GatewayApp } from './app.js';
+import type { RequestContext } from './context.js';
+
+/**
+ * Worker process entry (forked by the master). Waits for its config over IPC, compiles the plan,
+ * listens on the shared port, reports ready, sends metrics snapshots, and drains on request.
+ */
+
+const log = createLogger('worker');
+let app: GatewayApp | null = null;
+let plan: Plan | null = null;
+let draining = false;
+let accessLog: ReturnType<typeof createAccessLog> | null = null;
+let metrics: WorkerMetrics | null = null;
+let drainTimeoutMs = 30_000;
+
+function send(msg: FromWorker): void {
+  if (process.connected) process.send!(msg);
+}
+
+async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
+  const config = msg.config;
+  drainTimeoutMs = config.shutdown.drainTimeoutMs;
+  try {
+    plan = compilePlan(config, { onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind) });
+    metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);
+    const wm = metrics;
+    const al = createAccessLog(config.accessLog.enabled ? config.accessLog.destination : false);
+    accessLog = al;
+    const completed = (ctx: RequestContext) => {
+      const now = performance.now();
+      const route = ctx.route;
+      const latency = Date.now() - ctx.startMs;
+      const integration = ctx.integrationStartMs === 0 ? -1 : (ctx.integrationEndMs === 0 ? now : ctx.integrationEndMs) - ctx.integrationStartMs;
+      wm.request(route === null ? 0 : route.id, ctx.status, latency, ctx.bytesOut);
+      if (integration >= 0) wm.integrationLatency(route === null ? 0 : route.id, integration);
+      al.log({
+        requestId: ctx.requestId,
+        ip: ctx.ip,
+        requestTimeEpoch: ctx.startMs,
+        httpMethod: ctx.method,
+        routeKey: route === null ? '-' : route.routeKey,
+        path: ctx.url,
+        status: ctx.status,
+        protocol: 'HTTP/1.1',
+        responseLength: ctx.bytesOut,
+        integrationLatency: integration < 0 ? null : Math.round(integration),
+        responseLatency: latency,
+        integrationStatus: ctx.integrationEndMs !== 0 && ctx.status < 600 ? ctx.status : null,
+        errorMessage: ctx.errorMessage === '' ? null : ctx.errorMessage,
+        userAgent: ctx.header('user-agent') ?? null,
+      });
+    };
+    app = new GatewayApp(plan, {
+      limits: config.limits,
+      requestIdHeader: config.requestId.header.toLowerCase(),
+      trustIncomingRequestId: config.requestId.trustIncoming,
+      completed,
+    });
+    const port = await app.listen(config.listen.host, config.listen.port);
+    plan.start();
+    send({ type: 'ready', port, planVersion: plan.version });
+    const timer = setInterval(() => send({ type: 'metrics', snapshot: wm.snapshot() }), 1000);
+    timer.unref();
+  } catch (e) {
+    log.error({ error: (e as Error).message }, 'worker start failed');
+    send({ type: 'fatal', message: (e as Error).message });
+    process.exit(1);
+  }
+}
+
+async function drain(): Promise<void> {
+  if (draining) return;
+  draining = true;
+  if (app !== null) {
+    const clean = await app.drain(drainTimeoutMs);
+    if (!clean) log.warn({ inflight: app.inflight }, 'drain timeout: exiting with requests in flight');
+  }
+  if (metrics !== null) send({ type: 'metrics', snapshot: metrics.snapshot() });
+  plan?.close();
+  await accessLog?.flush();
+  process.exit(0);
+}
+
+process.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'start': void start(msg); break;
+    case 'drain': void drain(); break;
+    case 'snapshot':
+      if (metrics !== null) send({ type: 'metrics', snapshot: metrics.snapshot(), nonce: msg.nonce });
+      break;
+  }
+});
+// Ctrl-C reaches the whole process group: the master decides, workers wait for its 'drain'.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => void drain());
+// Master gone (even kill -9): finish what is in flight and leave.
+process.on('disconnect', () => void drain());
+send({ type: 'hello' });
+process.on('uncaughtException', (e) => {
+  log.fatal({ error: e.stack ?? String(e) }, 'uncaught exception in worker');
+  process.exit(70);
+});

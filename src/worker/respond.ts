@@ -1,0 +1,89 @@
+import type { GatewayError } from '../errors.js';
+import { statusLine } from '../errors.js';
+import type { RequestContext } from './context.js';
+
+/**
+ * Response writing shared by every integration. Every function here may be called outside the uWS
+ * handler's synchronous part, so each write is corked; none touches `res` after abort or end.
+ */
+
+export interface ResponseHooks {
+  /** Header that carries the request id back to the client (and upstream). */
+  requestIdHeader: string;
+  /** Set while the worker drains: every response then closes its connection. */
+  draining: boolean;
+  /** Accounting once a request is over (metrics + access log). */
+  completed(ctx: RequestContext): void;
+}
+
+export const hooks: ResponseHooks = {
+  requestIdHeader: 'x-request-id',
+  draining: false,
+  completed: () => {},
+};
+
+const JSON_TYPE = 'application/json';
+
+/** Marks the request over and runs the accounting exactly once. */
+export function finish(ctx: RequestContext): void {
+  if (ctx.done) return;
+  ctx.done = true;
+  hooks.completed(ctx);
+}
+
+function writeError(ctx: RequestContext, err: GatewayError, close: boolean): void {
+  const res = ctx.res;
+  res.writeStatus(err.statusLine);
+  res.writeHeader('content-type', JSON_TYPE);
+  if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
+  res.end(err.body, close || hooks.draining);
+}
+
+/**
+ * Answers with a catalog error. When the head already went out, the only honest signal left is to
+ * cut the connection, so the client sees a truncated response instead of a wrong one.
+ */
+export function sendError(ctx: RequestContext, err: GatewayError, closeConnection = false): void {
+  if (ctx.aborted || ctx.done) return;
+  ctx.status = err.status;
+  if (ctx.errorMessage === '') ctx.errorMessage = err.message;
+  if (ctx.headSent) {
+    ctx.res.close();
+  } else {
+    ctx.headSent = true;
+    ctx.bytesOut = err.body.length;
+    ctx.res.cork(() => writeError(ctx, err, closeConnection));
+  }
+  finish(ctx);
+}
+
+/** Same as sendError, for the synchronous part of the handler (no cork needed, no closure). */
+export function sendErrorSync(ctx: RequestContext, err: GatewayError, closeConnection = false): void {
+  ctx.status = err.status;
+  ctx.errorMessage = err.message;
+  ctx.headSent = true;
+  ctx.bytesOut = err.body.length;
+  writeError(ctx, err, closeConnection);
+  finish(ctx);
+}
+
+/** A complete response known up-front (mock integration), written in the synchronous part. */
+export function sendStaticSync(ctx: RequestContext, status: number, headers: readonly string[], body: string | Buffer): void {
+  const res = ctx.res;
+  ctx.status = status;
+  ctx.headSent = true;
+  res.writeStatus(statusLine(status));
+  for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+  if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
+  if (status === 204 || status === 304 || status < 200) {
+    // No body and no Content-Length allowed (RFC 9110 8.6); uWS's end('') would write one.
+    res.endWithoutBody(undefined, hooks.draining);
+  } else if (ctx.method === 'HEAD') {
+    res.writeHeader('content-length', String(body.length));
+    res.endWithoutBody(undefined, hooks.draining);
+  } else {
+    ctx.bytesOut = body.length;
+    res.end(body, hooks.draining);
+  }
+  finish(ctx);
+}
