@@ -536,19 +536,21 @@ function parseContentLength(v: string): number {
   const n = v.length;
   let result = -1;
   let i = 0;
+  // -1 past the end: reading beyond a string deoptimizes the function.
+  const at = (k: number): number => (k < n ? v.charCodeAt(k) : -1);
   for (;;) {
-    let c = v.charCodeAt(i);
-    while (c === SP || c === HTAB) c = v.charCodeAt(++i);
+    let c = at(i);
+    while (c === SP || c === HTAB) c = at(++i);
     let val = 0;
     let digits = 0;
     while (c >= 0x30 && c <= 0x39) {
       // 15 digits stay below 2^53.
       if (++digits > 15) return -1;
       val = val * 10 + (c - 0x30);
-      c = v.charCodeAt(++i);
+      c = at(++i);
     }
     if (digits === 0) return -1;
-    while (c === SP || c === HTAB) c = v.charCodeAt(++i);
+    while (c === SP || c === HTAB) c = at(++i);
     if (result !== -1 && val !== result) return -2;
     result = val;
     if (i >= n) return result;

@@ -94,12 +94,14 @@ t.test('smuggling shapes are refused by the HTTP parser (connection closed, no r
   t.ok(r.closed);
 });
 
-t.test('missing Host and garbage request lines are closed', async (t) => {
-  for (const head of ['GET /ping HTTP/1.1', 'GARBAGE', 'GET http://evil/ping HTTP/1.1\r\nHost: a']) {
-    const r = await req(head);
-    t.ok(r.closed, JSON.stringify(head));
-    t.notOk(statusOf(r.text) === 200, 'never served');
-  }
+t.test('missing Host, garbage and absolute-form requests are never served and get dropped', { timeout: 30_000 }, async (t) => {
+  const heads = ['GET /ping HTTP/1.1', 'GARBAGE', 'GET http://evil/ping HTTP/1.1\r\nHost: a'];
+  // uWS does not answer these; it drops the connection at its 10 s request timeout at the latest.
+  const results = await Promise.all(heads.map((h) => rawRequest(gw.port, `${h}\r\n\r\n`, 15_000)));
+  results.forEach((r, i) => {
+    t.ok(r.closed, `closed: ${JSON.stringify(heads[i])}`);
+    t.equal(statusOf(r.text), 0, 'no response');
+  });
 });
 
 t.test('slowloris: headers trickling in are cut by the server', { timeout: 30_000 }, async (t) => {

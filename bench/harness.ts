@@ -1,0 +1,680 @@
+/**
+ * Shared pieces of the HTTP load benchmarks (proxy.ts, mock.ts): child processes that are always
+ * cleaned up, CPU accounting from /proc, autocannon and wrk runners, CPU pinning, nginx in a temp
+ * prefix, the gateway through its CLI, medians and markdown.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+const HELLO_JS = fileURLToPath(new URL('./hello-uws.js', import.meta.url));
+const CLI_JS = join(ROOT, 'dist', 'src', 'cli.js');
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+export interface Proc {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  /** Last 64 KB of stdout+stderr. */
+  output(): string;
+  exited: Promise<number | null>;
+  isAlive(): boolean;
+}
+
+const live = new Set<Proc>();
+
+/**
+ * Spawns in its own process group (detached) so cleanup can kill the whole tree (gateway workers,
+ * nginx workers) and a terminal Ctrl-C does not hit the servers before we stop them in order.
+ * `core` wraps the command in `taskset -c core` (taskset execs, so pid is the real process).
+ */
+export function startProc(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; core?: number | null } = {}): Proc {
+  const [file, argv] = opts.core != null ? ['taskset', ['-c', String(opts.core), cmd, ...args]] : [cmd, args];
+  const child = spawn(file, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 65536) out = out.slice(-65536);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let alive = true;
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => { alive = false; live.delete(p); resolve(code); });
+    child.once('error', (e) => { alive = false; out += String(e); live.delete(p); resolve(null); });
+  });
+  const p: Proc = { name, pid: child.pid ?? -1, child, output: () => out, exited, isAlive: () => alive };
+  if (child.pid !== undefined) live.add(p);
+  return p;
+}
+
+function killGroup(pid: number, sig: NodeJS.Signals): void {
+  try { process.kill(-pid, sig); } catch { /* gone */ }
+}
+
+/** SIGTERM to the leader only (the gateway master drains its workers), then SIGKILL the group. */
+export async function stopProc(p: Proc, graceMs = 5000): Promise<void> {
+  if (p.isAlive()) {
+    try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
+    const t = setTimeout(() => killGroup(p.pid, 'SIGKILL'), graceMs);
+    await p.exited;
+    clearTimeout(t);
+  }
+  // Leftovers in the group (a worker whose master died first) must not outlive the bench.
+  killGroup(p.pid, 'SIGKILL');
+  live.delete(p);
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...live].map((p) => stopProc(p, 3000)));
+}
+
+let signalled = false;
+let onAbort: (() => void) | null = null;
+/** Ctrl-C / SIGTERM: stop the current load run, stop every child, exit 130. Exit: SIGKILL leftovers. */
+export function installCleanupHandlers(): void {
+  const handler = (sig: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    process.stderr.write(`\n${sig}: stopping everything...\n`);
+    onAbort?.();
+    void stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  process.once('exit', () => { for (const p of live) killGroup(p.pid, 'SIGKILL'); });
+}
+export function aborted(): boolean {
+  return signalled;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
+
+/** Polls until GET answers 200 or the process dies / time runs out. */
+export async function waitHttp200(p: Proc, port: number, path: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!p.isAlive()) throw new Error(`${p.name} exited before it was ready:\n${p.output().slice(-4000)}`);
+    try {
+      if ((await httpGet(port, path)).status === 200) return;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) throw new Error(`${p.name} not ready on :${port}${path} after ${timeoutMs} ms:\n${p.output().slice(-4000)}`);
+    await sleep(100);
+  }
+}
+
+export function which(cmd: string): string | null {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Coefficient of variation (stdev / mean), the spread between rounds. */
+export function cv(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const v = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1);
+  return Math.sqrt(v) / mean;
+}
+
+export function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime+stime of a process in seconds (0 when it is gone). /proc is in clock ticks (10 ms). */
+export function procCpuSeconds(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // f[0] is field 3 (state): utime is field 14, stime 15.
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+export function cpuOf(pids: number[]): number {
+  let t = 0;
+  for (const p of pids) t += procCpuSeconds(p);
+  return t;
+}
+
+export function childPids(pid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pinning
+
+export function setAffinity(pid: number, core: number | string): void {
+  // -a: every thread (libuv pool, V8 helpers), not only the main one.
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -p ${core} ${pid} failed: ${r.stderr}`);
+}
+
+/** Current affinity list ("0,1"), to restore after a pinned run. */
+export function getAffinity(pid: number): string {
+  const r = spawnSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
+  return /list:\s*(\S+)/.exec(r.stdout)?.[1] ?? `0-${cpus().length - 1}`;
+}
+
+export function hasTaskset(): boolean {
+  return which('taskset') !== null && cpus().length >= 2;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generators
+
+interface AutocannonHist { mean: number; p50: number; p90: number; p99: number; max: number; total: number; average: number }
+interface AutocannonResult {
+  requests: AutocannonHist;
+  latency: AutocannonHist;
+  throughput: AutocannonHist;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  duration: number;
+}
+type AutocannonFn = (opts: Record<string, unknown>, cb: (err: Error | null, r: AutocannonResult) => void) => { stop(): void };
+// No @types/autocannon; a local signature avoids an ambient `declare module` that could clash with test/.
+const autocannon = require('autocannon') as AutocannonFn;
+export const AUTOCANNON_VERSION = (require('autocannon/package.json') as { version: string }).version;
+
+export interface LoadResult {
+  tool: 'autocannon' | 'wrk';
+  rps: number;
+  /** Latencies in ms. autocannon records whole milliseconds; wrk has microsecond resolution. */
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  requests: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  wallS: number;
+  /** Load generator CPU in cores (CPU seconds / wall seconds). */
+  genCpu: number;
+}
+
+/** One autocannon run in this process; its CPU is this process's cpuUsage over the run. */
+export function runAutocannon(url: string, connections: number, durationS: number): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const inst = autocannon({ url, connections, duration: durationS, pipelining: 1 }, (err, r) => {
+      onAbort = null;
+      const wallS = (performance.now() - t0) / 1000;
+      const c = process.cpuUsage(c0);
+      if (err) return reject(err);
+      resolve({
+        tool: 'autocannon',
+        rps: r.requests.mean,
+        p50: r.latency.p50,
+        p90: r.latency.p90,
+        p99: r.latency.p99,
+        max: r.latency.max,
+        requests: r.requests.total,
+        errors: r.errors,
+        timeouts: r.timeouts,
+        non2xx: r.non2xx,
+        wallS,
+        genCpu: (c.user + c.system) / 1e6 / wallS,
+      });
+    });
+    onAbort = () => inst.stop();
+  });
+}
+
+function wrkMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
+  if (m === null) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+export function parseWrk(out: string): Omit<LoadResult, 'wallS' | 'genCpu' | 'tool'> {
+  const pct = (p: string) => wrkMs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? '');
+  const lat = /^\s*Latency\s+(\S+)\s+(\S+)\s+(\S+)/m.exec(out);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50: pct('50'),
+    p90: pct('90'),
+    p99: pct('99'),
+    max: lat ? wrkMs(lat[3]!) : NaN,
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    errors: sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) : 0,
+    timeouts: sock ? Number(sock[4]) : 0,
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
+}
+
+/**
+ * `wrk -t1 -cC -dDs --latency`. Its CPU comes from the wrapping shell's cutime/cstime (which
+ * include a waited-for child), printed after wrk exits: exact, with no polling.
+ */
+export async function runWrk(url: string, connections: number, durationS: number): Promise<LoadResult> {
+  const script = `wrk -t1 -c${connections} -d${durationS}s --latency '${url}'; s=$?; echo "__STAT__ $(cat /proc/$$/stat)"; exit $s`;
+  const t0 = performance.now();
+  const p = startProc('wrk', 'sh', ['-c', script]);
+  onAbort = () => killGroup(p.pid, 'SIGKILL');
+  const code = await p.exited;
+  onAbort = null;
+  const wallS = (performance.now() - t0) / 1000;
+  const out = p.output();
+  if (code !== 0) throw new Error(`wrk failed (${code}):\n${out}`);
+  const stat = /__STAT__ .*\)\s(.*)$/m.exec(out)?.[1]?.split(' ') ?? [];
+  // Fields 16/17 (cutime/cstime) are f[13], f[14] counted from field 3.
+  const cpuS = (Number(stat[13]) + Number(stat[14])) / CLK_TCK;
+  return { tool: 'wrk', ...parseWrk(out), wallS, genCpu: cpuS / wallS };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/** A raw uWS server answering every request with `body` (Content-Length, keep-alive: uWS defaults). */
+export async function startHelloUws(body: string, core: number | null): Promise<{ proc: Proc; port: number; pids: () => number[] }> {
+  const port = await freePort();
+  const proc = startProc('uws-hello', process.execPath, [HELLO_JS, '--port', String(port), '--body', body], { core });
+  await waitHttp200(proc, port, '/x');
+  return { proc, port, pids: () => [proc.pid] };
+}
+
+export function nginxVersion(): string | null {
+  if (which('nginx') === null) return null;
+  const r = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+  return (r.stderr || r.stdout).trim().replace(/^nginx version:\s*/, '');
+}
+
+export const NGINX_MISSING = 'nginx not found: install it with `apt-get install nginx-light` (Debian/Ubuntu); skipping the nginx targets.';
+
+/**
+ * nginx with 1 worker in a temp prefix (pid, logs, temp paths inside it, so it runs as root without
+ * touching /var). `http` is the body of the http{} block.
+ */
+export async function startNginx(name: string, http: string, port: number, readyPath: string, core: number | null): Promise<{ proc: Proc; port: number; pids: () => number[]; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
+  const conf = `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  # nginx closes client connections after 1000 requests by default; the other servers never do.
+  keepalive_requests 1000000;
+  keepalive_timeout 75s;
+${http}
+}
+`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const proc = startProc(name, 'nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'], { core });
+  proc.exited.then(() => rmSync(dir, { recursive: true, force: true }), () => {});
+  await waitHttp200(proc, port, readyPath);
+  return { proc, port, dir, pids: () => childPids(proc.pid) };
+}
+
+export async function startNginxUpstream(body: string, core: number | null) {
+  const port = await freePort();
+  const escaped = body.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  return startNginx('nginx-upstream', `  server {
+    listen 127.0.0.1:${port} reuseport;
+    location / { default_type application/json; return 200 '${escaped}'; }
+  }`, port, '/x', core);
+}
+
+export async function startNginxProxy(upstreamPort: number, core: number | null) {
+  const port = await freePort();
+  return startNginx('nginx-proxy', `  upstream up {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location /proxy/ {
+      proxy_pass http://up/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`, port, '/proxy/x', core);
+}
+
+export interface GatewayHandle {
+  proc: Proc;
+  port: number;
+  adminPort: number;
+  /** Worker pids (from /ready, else the master's children). */
+  workers: number[];
+  configFile: string;
+}
+
+/** `node dist/src/cli.js start --config FILE`; ready when the admin /ready answers 200. */
+export async function startGateway(apis: unknown[], opts: { core: number | null; env?: NodeJS.ProcessEnv }): Promise<GatewayHandle> {
+  if (!existsSync(CLI_JS)) throw new Error(`${CLI_JS} missing: run \`npx tsc -p .\``);
+  const port = await freePort();
+  const adminPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
+  const configFile = join(dir, 'gateway.json');
+  writeFileSync(configFile, JSON.stringify({
+    listen: { host: '127.0.0.1', port },
+    workers: 1,
+    admin: { host: '127.0.0.1', port: adminPort },
+    accessLog: { enabled: false },
+    // Idle keep-alive clients are all that is left at stop time; do not wait the default 30 s.
+    shutdown: { drainTimeoutMs: 2000 },
+    apis,
+  }, null, 2));
+  const proc = startProc('gateway', process.execPath, [CLI_JS, 'start', '--config', configFile], { core: opts.core, env: opts.env });
+  proc.exited.then(() => rmSync(dir, { recursive: true, force: true }), () => {});
+  await waitHttp200(proc, adminPort, '/ready', 30_000);
+  let workers: number[] = [];
+  try {
+    const info = JSON.parse((await httpGet(adminPort, '/ready')).body) as { pids?: number[] };
+    if (Array.isArray(info.pids)) workers = info.pids;
+  } catch { /* fall back below */ }
+  if (workers.length === 0) workers = childPids(proc.pid);
+  if (workers.length === 0) throw new Error('gateway: cannot find the worker pid');
+  return { proc, port, adminPort, workers, configFile };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+export function machineInfo(): Record<string, string | number> {
+  const c = cpus();
+  const wrk = which('wrk') ? (spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '').trim() : 'not installed';
+  const git = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['-C', ROOT, 'status', '--porcelain'], { encoding: 'utf8' }).stdout.trim() !== '';
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    node: process.version,
+    nginx: nginxVersion() ?? 'not installed',
+    wrk,
+    autocannon: AUTOCANNON_VERSION,
+    kernel: release(),
+    loadavgAtStart: loadavg().map((x) => x.toFixed(2)).join(' '),
+    git: `${git}${dirty ? ' (dirty)' : ''}`,
+  };
+}
+
+export function mdTable(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+export const fmt = {
+  int: (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-'),
+  ms: (x: number) => (Number.isFinite(x) ? (x >= 10 ? x.toFixed(0) : x.toFixed(2)) : '-'),
+  ratio: (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-'),
+  pct: (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '-'),
+  cores: (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-'),
+};
+
+export function writeResults(prefix: string, md: string, json: unknown): { md: string; json: string } {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const ts = timestamp();
+  const mdFile = join(RESULTS_DIR, `${prefix}-${ts}.md`);
+  const jsonFile = join(RESULTS_DIR, `${prefix}-${ts}.json`);
+  writeFileSync(mdFile, md);
+  writeFileSync(jsonFile, JSON.stringify(json, null, 2));
+  return { md: mdFile, json: jsonFile };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU profiles (--cpu-prof of the gateway worker)
+
+interface ProfNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; }
+interface CpuProfile { nodes: ProfNode[]; samples: number[]; timeDeltas: number[] }
+
+/** Top self-time functions of a .cpuprofile: [label, ms, share]. */
+export function topSelfTime(file: string, n = 20): { label: string; ms: number; share: number }[] {
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(prof.nodes.map((x) => [x.id, x]));
+  const self = new Map<string, number>();
+  let total = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const node = byId.get(prof.samples[i]!);
+    const dt = prof.timeDeltas[i] ?? 0;
+    if (node === undefined) continue;
+    const cf = node.callFrame;
+    const where = cf.url === '' ? '' : ` ${cf.url.replace(/^file:\/\//, '').replace(ROOT, '')}:${cf.lineNumber + 1}`;
+    const label = `${cf.functionName || '(anonymous)'}${where}`;
+    self.set(label, (self.get(label) ?? 0) + dt);
+    total += dt;
+  }
+  // Idle time (waiting in epoll) is not work; shares are of busy time.
+  total -= self.get('(idle)') ?? 0;
+  self.delete('(idle)');
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([label, us]) => ({ label, ms: us / 1000, share: us / total }));
+}
+
+/** Newest .cpuprofile written by `pid` in `dir` (Node names them CPU.<date>.<pid>.<tid>.<seq>). */
+export function findCpuProfile(dir: string, pid: number): string | null {
+  if (!existsSync(dir)) return null;
+  const f = readdirSync(dir).filter((x) => x.endsWith('.cpuprofile') && x.split('.')[3] === String(pid)).sort().pop();
+  return f === undefined ? null : join(dir, f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interleaved runs
+
+export interface Target {
+  name: string;
+  url: string;
+  /** Processes doing the work under test: the proxy's worker, or the server itself. */
+  pids: () => number[];
+  /** Side processes of the target (gateway master, nginx master), reported apart. */
+  sidePids?: () => number[];
+  /** The upstream behind a proxy (nothing for the upstream itself). */
+  upstreamPids?: () => number[];
+  /** Around each of its runs, e.g. to move the upstream onto the measured core when it is the target. */
+  before?: () => void;
+  after?: () => void;
+}
+
+export interface Run extends LoadResult {
+  target: string;
+  round: number;
+  /** CPU in cores (CPU seconds / wall seconds) of the target's worker(s), side processes, upstream. */
+  targetCpu: number;
+  sideCpu: number;
+  upstreamCpu: number;
+  /** Target worker CPU microseconds per request, and its inverse in requests per CPU-second. */
+  cpuUsPerReq: number;
+  reqPerCpuS: number;
+  /** The load generator used >= 90% of a core: the number is a floor of what the target can do. */
+  genBound: boolean;
+}
+
+export const GEN_BOUND = 0.9;
+
+export async function measureRun(t: Target, tool: 'autocannon' | 'wrk', connections: number, durationS: number, round: number): Promise<Run> {
+  t.before?.();
+  try {
+    const pids = t.pids();
+    const side = t.sidePids?.() ?? [];
+    const ups = t.upstreamPids?.() ?? [];
+    const c0 = [cpuOf(pids), cpuOf(side), cpuOf(ups)];
+    const r = tool === 'wrk' ? await runWrk(t.url, connections, durationS) : await runAutocannon(t.url, connections, durationS);
+    const c1 = [cpuOf(pids), cpuOf(side), cpuOf(ups)];
+    const d = c1.map((x, i) => x - c0[i]!);
+    return {
+      ...r,
+      target: t.name,
+      round,
+      targetCpu: d[0]! / r.wallS,
+      sideCpu: d[1]! / r.wallS,
+      upstreamCpu: d[2]! / r.wallS,
+      cpuUsPerReq: (d[0]! * 1e6) / r.requests,
+      reqPerCpuS: r.requests / d[0]!,
+      genBound: r.genCpu >= GEN_BOUND,
+    };
+  } finally {
+    t.after?.();
+  }
+}
+
+export interface InterleaveOptions {
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  connections: number;
+  wrk: boolean;
+  log: (s: string) => void;
+}
+
+/** Warm-up per target, then rounds of A B C (autocannon) followed by A B C (wrk). */
+export async function runInterleaved(targets: Target[], o: InterleaveOptions): Promise<Run[]> {
+  for (const t of targets) {
+    if (aborted()) break;
+    t.before?.();
+    try {
+      const w = await runAutocannon(t.url, o.connections, o.warmupS);
+      o.log(`warm-up ${t.name}: ${fmt.int(w.rps)} req/s, errors ${w.errors}, non2xx ${w.non2xx}`);
+    } finally {
+      t.after?.();
+    }
+  }
+  const runs: Run[] = [];
+  const tools: ('autocannon' | 'wrk')[] = o.wrk ? ['autocannon', 'wrk'] : ['autocannon'];
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const tool of tools) {
+      for (const t of targets) {
+        if (aborted()) return runs;
+        await sleep(300); // let the previous run's sockets close
+        const r = await measureRun(t, tool, o.connections, o.durationS, round);
+        runs.push(r);
+        o.log(
+          `round ${round} ${tool.padEnd(10)} ${t.name.padEnd(8)} ${fmt.int(r.rps).padStart(8)} req/s  p50 ${fmt.ms(r.p50)}  p99 ${fmt.ms(r.p99)} ms  ` +
+            `gen ${fmt.cores(r.genCpu)}${r.genBound ? ' (generator-bound)' : ''}  ${t.name} ${fmt.cores(r.targetCpu)} cores, ${r.cpuUsPerReq.toFixed(1)} µs/req` +
+            (r.errors + r.timeouts + r.non2xx > 0 ? `  errors ${r.errors} timeouts ${r.timeouts} non2xx ${r.non2xx}` : ''),
+        );
+      }
+    }
+  }
+  return runs;
+}
+
+export interface Summary {
+  target: string;
+  tool: 'autocannon' | 'wrk';
+  runs: number;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  /** Round-to-round spread of req/s. */
+  cv: number;
+  genCpu: number;
+  genBoundRuns: number;
+  targetCpu: number;
+  sideCpu: number;
+  upstreamCpu: number;
+  cpuUsPerReq: number;
+  reqPerCpuS: number;
+}
+
+export function summarize(runs: Run[], tool: 'autocannon' | 'wrk', target: string): Summary | null {
+  const rs = runs.filter((r) => r.tool === tool && r.target === target);
+  if (rs.length === 0) return null;
+  const m = (k: keyof Run) => median(rs.map((r) => r[k] as number));
+  const sum = (k: keyof Run) => rs.reduce((a, r) => a + (r[k] as number), 0);
+  return {
+    target, tool, runs: rs.length,
+    rps: m('rps'), p50: m('p50'), p90: m('p90'), p99: m('p99'), max: m('max'),
+    errors: sum('errors'), timeouts: sum('timeouts'), non2xx: sum('non2xx'),
+    cv: cv(rs.map((r) => r.rps)),
+    genCpu: m('genCpu'), genBoundRuns: rs.filter((r) => r.genBound).length,
+    targetCpu: m('targetCpu'), sideCpu: m('sideCpu'), upstreamCpu: m('upstreamCpu'),
+    cpuUsPerReq: m('cpuUsPerReq'), reqPerCpuS: m('reqPerCpuS'),
+  };
+}
+
+export function summaryTable(sums: Summary[]): string {
+  return mdTable(
+    ['target', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors/timeouts/non2xx', 'req/s spread (CV)', 'generator CPU', 'generator-bound runs',
+      'target CPU (cores)', 'target CPU µs/req', 'req per target CPU-s', 'upstream CPU (cores)'],
+    sums.map((s) => [
+      s.target, fmt.int(s.rps), fmt.ms(s.p50), fmt.ms(s.p90), fmt.ms(s.p99), fmt.ms(s.max),
+      `${s.errors}/${s.timeouts}/${s.non2xx}`, fmt.pct(s.cv), fmt.cores(s.genCpu), `${s.genBoundRuns}/${s.runs}`,
+      fmt.cores(s.targetCpu), s.cpuUsPerReq.toFixed(1), fmt.int(s.reqPerCpuS), s.upstreamCpu > 0 ? fmt.cores(s.upstreamCpu) : '-',
+    ]),
+  );
+}
+
+export function runsTable(runs: Run[]): string {
+  return mdTable(
+    ['round', 'tool', 'target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'err/to/non2xx', 'generator CPU', 'target CPU', 'side CPU', 'upstream CPU', 'µs/req'],
+    runs.map((r) => [
+      r.round, r.tool, r.target, fmt.int(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ms(r.max), `${r.errors}/${r.timeouts}/${r.non2xx}`,
+      `${fmt.cores(r.genCpu)}${r.genBound ? ' (bound)' : ''}`, fmt.cores(r.targetCpu), fmt.cores(r.sideCpu), fmt.cores(r.upstreamCpu), r.cpuUsPerReq.toFixed(1),
+    ]),
+  );
+}
