@@ -3,20 +3,24 @@
  * upstream) against the upstream itself, all on the same upstream process.
  *
  *   node dist/bench/proxy.js [--duration S] [--rounds N] [--connections C] [--quick]
- *                            [--pin on|off] [--upstream auto|uws|nginx] [--no-wrk] [--cpu-prof DIR]
+ *                            [--pin on|off|compare] [--upstream auto|uws|nginx] [--no-wrk]
+ *                            [--retry-noisy N] [--cpu-prof DIR]
  *
  * Each target gets a 2 s warm-up, then rounds of A B C with autocannon followed by A B C with wrk
  * (lighter generator, cross-check). Per run: req/s, latency percentiles, errors, the generator's CPU
  * (a run at >= 90% of a core is flagged generator-bound), and the CPU of the target's worker, so
  * the comparison that survives 2 shared cores is CPU per request. Results go to stdout and to
  * bench/results/proxy-<timestamp>.{md,json}.
+ *
+ * `--pin compare` measures every target both pinned and unpinned, alternating within each round
+ * (same background load for both), to re-check DEFAULT_PIN on a given machine.
  */
 import { rmSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  NGINX_MISSING, type Run, type Summary, type Target, fmt, findCpuProfile, getAffinity, hasTaskset, httpGet,
-  installCleanupHandlers, machineInfo, mdTable, measureRun, median, nginxVersion, runInterleaved, runsTable,
+  CORE_GEN, CORE_TARGET, DEFAULT_PIN, NGINX_MISSING, type Run, type Summary, type Target, fmt, findCpuProfile, getAffinity, hasTaskset, httpGet,
+  installCleanupHandlers, machineInfo, childPids, mdTable, measureRun, median, nginxVersion, runInterleaved, runsTable,
   setAffinity, startGateway, startHelloUws, startNginxProxy, startNginxUpstream, stopAll, stopProc, summarize,
   summaryTable, topSelfTime, which, writeResults, type GatewayHandle, type Proc,
 } from './harness.js';
@@ -24,9 +28,6 @@ import {
 /** ~60-byte JSON, the same from either upstream. */
 export const UPSTREAM_BODY = '{"id":"bench","ok":true,"items":[1,2,3],"source":"upstream"}';
 
-/** Generator (autocannon in this process, wrk) on one core, the server under test alone on the other. */
-const CORE_GEN = 0;
-const CORE_TARGET = 1;
 
 export interface ProxyBenchOptions {
   durationS?: number;
@@ -35,13 +36,14 @@ export interface ProxyBenchOptions {
   warmupS?: number;
   /**
    * Pin the generator (and the upstream when it sits behind a proxy) to core 0 and the server under
-   * test to core 1. Default: on. Measured here (2 shared vCPUs, 3 rounds x 10 s, 50 connections):
-   * PINNING_NOTE.
+   * test to core 1. Default: DEFAULT_PIN (harness.ts, with what was measured). 'compare': both.
    */
-  pin?: boolean;
+  pin?: boolean | 'compare';
   /** auto: measure CPU per request of both and keep the cheaper one. */
   upstream?: 'auto' | 'uws' | 'nginx';
   wrk?: boolean;
+  /** Re-run a run disturbed by other tenants (foreign CPU >= NOISY) up to N times. Default 0. */
+  retryNoisy?: number;
   /** Profile the gateway (NODE_OPTIONS=--cpu-prof) into this dir and summarize the worker's top self time. */
   cpuProfDir?: string | null;
   /** Write bench/results files (default true). */
@@ -64,6 +66,13 @@ export interface UpstreamCalibration {
   cpuUsPerReq: number;
 }
 
+export interface PinComparison {
+  target: string;
+  tool: 'autocannon' | 'wrk';
+  pin: Summary;
+  nopin: Summary;
+}
+
 export interface ProxyBenchResult {
   machine: Record<string, string | number>;
   options: Required<Omit<ProxyBenchOptions, 'log' | 'cpuProfDir' | 'write'>> & { cpuProfDir: string | null };
@@ -72,6 +81,8 @@ export interface ProxyBenchResult {
   runs: Run[];
   summaries: Summary[];
   ratios: Record<string, { autocannon: number; wrk: number }>;
+  /** --pin compare only: pinned vs unpinned per target and tool. */
+  pinning: PinComparison[] | null;
   cpuProfileTop: { label: string; ms: number; share: number }[] | null;
   markdown: string;
   files: { md: string; json: string } | null;
@@ -86,8 +97,13 @@ async function startUpstream(kind: 'uws' | 'nginx', core: number | null): Promis
   return { kind, proc: h.proc, port: h.port, pids: h.pids };
 }
 
-function pinTree(u: UpstreamHandle, core: number | string): void {
-  for (const pid of [u.proc.pid, ...u.pids()]) setAffinity(pid, core);
+/** A process and its children (nginx master + worker, gateway master + workers). */
+function tree(p: Proc): number[] {
+  return [p.pid, ...childPids(p.pid)];
+}
+
+function pinAll(pids: number[], core: number | string): void {
+  for (const pid of pids) setAffinity(pid, core);
 }
 
 /** Short load on each candidate alone on the target core; the lower CPU per request wins. */
@@ -122,9 +138,10 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
     rounds: opts.rounds ?? 3,
     connections: opts.connections ?? 50,
     warmupS: opts.warmupS ?? 2,
-    pin: (opts.pin ?? true) && hasTaskset(),
+    pin: hasTaskset() ? (opts.pin ?? DEFAULT_PIN) : false,
     upstream: opts.upstream ?? 'auto',
     wrk: (opts.wrk ?? true) && which('wrk') !== null,
+    retryNoisy: opts.retryNoisy ?? 0,
     cpuProfDir: opts.cpuProfDir ?? null,
   };
   if (opts.wrk !== false && !o.wrk) log('wrk not found (apt-get install wrk): autocannon only.');
@@ -137,32 +154,24 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
     skipped.nginx = NGINX_MISSING;
   }
   const selfAffinity = getAffinity(process.pid);
+  const anyPin = o.pin !== false;
   let gw: GatewayHandle | null = null;
   try {
-    if (o.pin) setAffinity(process.pid, CORE_GEN); // children inherit core 0 unless started with taskset
-
     // 1. Upstream: the cheaper of uWS and nginx `return 200`, measured unless forced.
+    if (anyPin) setAffinity(process.pid, CORE_GEN);
     const kinds: ('uws' | 'nginx')[] = o.upstream === 'auto' ? (haveNginx ? ['uws', 'nginx'] : ['uws']) : [o.upstream];
     if (kinds.includes('nginx') && !haveNginx) throw new Error(NGINX_MISSING);
     const { best: up, cal } = kinds.length > 1
-      ? await calibrate(kinds, o.pin, Math.min(3, o.durationS), o.connections, o.wrk, log)
-      : { best: await startUpstream(kinds[0]!, o.pin ? CORE_TARGET : null), cal: [] as UpstreamCalibration[] };
+      ? await calibrate(kinds, anyPin, Math.min(3, o.durationS), o.connections, o.wrk, log)
+      : { best: await startUpstream(kinds[0]!, null), cal: [] as UpstreamCalibration[] };
     log(`upstream: ${up.kind} on :${up.port}`);
-    // Behind a proxy the upstream shares the generator's core; moved to the target core when it is the target.
-    if (o.pin) pinTree(up, CORE_GEN);
-
-    const targets: Target[] = [{
-      name: 'direct',
-      url: `http://127.0.0.1:${up.port}/x`,
-      pids: up.pids,
-      before: o.pin ? () => pinTree(up, CORE_TARGET) : undefined,
-      after: o.pin ? () => pinTree(up, CORE_GEN) : undefined,
-    }];
+    const upTree = () => tree(up.proc);
 
     // 2. nginx reverse proxy, 1 worker, keep-alive upstream.
+    const proxies: { name: string; url: string; pids: () => number[]; side: () => number[]; all: () => number[] }[] = [];
     if (haveNginx) {
-      const nx = await startNginxProxy(up.port, o.pin ? CORE_TARGET : null);
-      targets.push({ name: 'nginx', url: `http://127.0.0.1:${nx.port}/proxy/x`, pids: nx.pids, sidePids: () => [nx.proc.pid], upstreamPids: up.pids });
+      const nx = await startNginxProxy(up.port, null);
+      proxies.push({ name: 'nginx', url: `http://127.0.0.1:${nx.port}/proxy/x`, pids: nx.pids, side: () => [nx.proc.pid], all: () => tree(nx.proc) });
     }
 
     // 3. The gateway through its CLI, 1 worker.
@@ -176,16 +185,34 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
           { route: 'GET /proxy/{proxy+}', integration: { type: 'http_proxy', upstream: 'u', path: '/{proxy}' } },
           { route: 'GET /mock', integration: { type: 'mock', status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' } },
         ],
-      }], { core: o.pin ? CORE_TARGET : null, env });
+      }], { core: null, env });
       const g = gw;
-      targets.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/proxy/x`, pids: () => g.workers, sidePids: () => [g.proc.pid], upstreamPids: up.pids });
+      proxies.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/proxy/x`, pids: () => g.workers, side: () => [g.proc.pid], all: () => [g.proc.pid, ...g.workers] });
     } catch (e) {
       skipped.gateway = `did not start: ${(e as Error).message.split('\n').slice(0, 6).join(' / ')}`;
       log(`gateway ${skipped.gateway}`);
     }
 
+    // Affinity is set before every run (taskset -p on the live processes), so pinned and unpinned
+    // runs can alternate in one session: pinned = generator and upstream on CORE_GEN, the server
+    // under test alone on CORE_TARGET (for direct that is the upstream itself).
+    const layout = (pinned: boolean, direct: boolean) => () => {
+      setAffinity(process.pid, pinned ? CORE_GEN : selfAffinity);
+      pinAll(upTree(), pinned ? (direct ? CORE_TARGET : CORE_GEN) : selfAffinity);
+      for (const p of proxies) pinAll(p.all(), pinned ? CORE_TARGET : selfAffinity);
+    };
+    const variants: { pinned: boolean; tag: string }[] = o.pin === 'compare'
+      ? [{ pinned: true, tag: 'pin' }, { pinned: false, tag: 'nopin' }]
+      : [{ pinned: o.pin, tag: '' }];
+    const targets: Target[] = [];
+    for (const v of variants) {
+      const before = anyPin ? layout(v.pinned, false) : undefined;
+      targets.push({ name: 'direct', variant: v.tag, url: `http://127.0.0.1:${up.port}/x`, pids: up.pids, before: anyPin ? layout(v.pinned, true) : undefined });
+      for (const p of proxies) targets.push({ name: p.name, variant: v.tag, url: p.url, pids: p.pids, sidePids: p.side, upstreamPids: up.pids, before });
+    }
+
     // Same bytes from every target, else the comparison is off.
-    for (const t of targets) {
+    for (const t of targets.filter((x) => x.variant === variants[0]!.tag)) {
       const u = new URL(t.url);
       const r = await httpGet(Number(u.port), u.pathname);
       if (r.status !== 200 || r.body !== UPSTREAM_BODY) throw new Error(`${t.name}: GET ${u.pathname} -> ${r.status} ${r.body.slice(0, 200)}`);
@@ -196,24 +223,39 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
     const summaries: Summary[] = [];
     for (const tool of ['autocannon', 'wrk'] as const) {
       for (const t of targets) {
-        const s = summarize(runs, tool, t.name);
+        const s = summarize(runs, tool, t.name, t.variant);
         if (s) summaries.push(s);
       }
     }
-    const get = (tool: string, name: string) => summaries.find((s) => s.tool === tool && s.target === name);
-    const both = (a: string, b: string, k: keyof Summary) => ({
-      autocannon: ratio(get('autocannon', a), get('autocannon', b), k),
-      wrk: ratio(get('wrk', a), get('wrk', b), k),
-    });
-    const ratios = {
-      'gateway / nginx req/s': both('gateway', 'nginx', 'rps'),
-      'gateway p99 / nginx p99': both('gateway', 'nginx', 'p99'),
-      'gateway / nginx CPU µs per request': both('gateway', 'nginx', 'cpuUsPerReq'),
-      'gateway / direct req/s': both('gateway', 'direct', 'rps'),
-      'nginx / direct req/s': both('nginx', 'direct', 'rps'),
-      'gateway p99 / direct p99': both('gateway', 'direct', 'p99'),
-      'nginx p99 / direct p99': both('nginx', 'direct', 'p99'),
-    };
+    const get = (tool: string, name: string, variant: string) => summaries.find((s) => s.tool === tool && s.target === name && s.variant === variant);
+    const ratios: ProxyBenchResult['ratios'] = {};
+    for (const { tag } of variants) {
+      const both = (a: string, b: string, k: keyof Summary) => ({
+        autocannon: ratio(get('autocannon', a, tag), get('autocannon', b, tag), k),
+        wrk: ratio(get('wrk', a, tag), get('wrk', b, tag), k),
+      });
+      const sfx = tag ? ` (${tag})` : '';
+      Object.assign(ratios, {
+        [`gateway / nginx req/s${sfx}`]: both('gateway', 'nginx', 'rps'),
+        [`gateway p99 / nginx p99${sfx}`]: both('gateway', 'nginx', 'p99'),
+        [`gateway / nginx CPU µs per request${sfx}`]: both('gateway', 'nginx', 'cpuUsPerReq'),
+        [`gateway / direct req/s${sfx}`]: both('gateway', 'direct', 'rps'),
+        [`nginx / direct req/s${sfx}`]: both('nginx', 'direct', 'rps'),
+        [`gateway p99 / direct p99${sfx}`]: both('gateway', 'direct', 'p99'),
+        [`nginx p99 / direct p99${sfx}`]: both('nginx', 'direct', 'p99'),
+      });
+    }
+    let pinning: PinComparison[] | null = null;
+    if (o.pin === 'compare') {
+      pinning = [];
+      for (const tool of ['autocannon', 'wrk'] as const) {
+        for (const name of ['direct', ...proxies.map((p) => p.name)]) {
+          const pin = get(tool, name, 'pin');
+          const nopin = get(tool, name, 'nopin');
+          if (pin && nopin) pinning.push({ target: name, tool, pin, nopin });
+        }
+      }
+    }
 
     // Stop the gateway first so its worker writes the profile (written at exit).
     let cpuProfileTop: ProxyBenchResult['cpuProfileTop'] = null;
@@ -228,9 +270,9 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
       }
     }
 
-    const md = report({ machine, o, up: up.kind, cal, skipped, runs, summaries, ratios, cpuProfileTop });
+    const md = report({ machine, o, up: up.kind, cal, skipped, runs, summaries, ratios, pinning, cpuProfileTop });
     const result: ProxyBenchResult = {
-      machine, options: o, upstream: { chosen: up.kind, calibration: cal }, skipped, runs, summaries, ratios, cpuProfileTop, markdown: md, files: null,
+      machine, options: o, upstream: { chosen: up.kind, calibration: cal }, skipped, runs, summaries, ratios, pinning, cpuProfileTop, markdown: md, files: null,
     };
     if (opts.write !== false) {
       const { markdown: _m, files: _f, ...raw } = result;
@@ -240,7 +282,7 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
   } finally {
     if (gw !== null) await stopProc(gw.proc);
     await stopAll();
-    if (o.pin) setAffinity(process.pid, selfAffinity);
+    if (anyPin) setAffinity(process.pid, selfAffinity);
   }
 }
 
@@ -253,6 +295,7 @@ function report(x: {
   runs: Run[];
   summaries: Summary[];
   ratios: ProxyBenchResult['ratios'];
+  pinning: PinComparison[] | null;
   cpuProfileTop: ProxyBenchResult['cpuProfileTop'];
 }): string {
   const { o } = x;
@@ -261,7 +304,8 @@ function report(x: {
   lines.push(mdTable(['machine', ''], Object.entries(x.machine).map(([k, v]) => [k, String(v)])), '');
   lines.push(
     `Setup: ${o.rounds} round(s) x ${o.durationS} s per target and tool, ${o.connections} connections, ${o.warmupS} s warm-up; ` +
-      `pinning ${o.pin ? `on (generator core ${CORE_GEN}, server under test core ${CORE_TARGET}, upstream core ${CORE_GEN} when behind a proxy)` : 'off'}; ` +
+      `pinning ${o.pin === 'compare' ? 'compared (@pin / @nopin, alternating)' : o.pin ? 'on' : 'off'}` +
+      `${o.pin !== false ? ` (pinned: generator core ${CORE_GEN}, server under test core ${CORE_TARGET}, upstream core ${CORE_GEN} when behind a proxy)` : ''}; ` +
       `upstream ${x.up} (${x.up === 'uws' ? 'raw uWS hello' : 'nginx return 200'}, ${UPSTREAM_BODY.length}-byte JSON). ` +
       `Targets: direct = upstream GET /x; nginx = 1 worker, keepalive 64 upstream, GET /proxy/x; gateway = 1 worker, http_proxy, GET /proxy/x.`,
     '',
@@ -281,6 +325,17 @@ function report(x: {
     lines.push(`## ${tool} — medians of ${o.rounds} round(s)`, '');
     if (tool === 'autocannon') lines.push('autocannon records latency in whole milliseconds; see wrk for finer percentiles.', '');
     lines.push(summaryTable(ss), '');
+  }
+  if (x.pinning) {
+    lines.push('## Pinning: pinned vs unpinned (medians; CV = spread between rounds, lower is more stable)', '');
+    lines.push(mdTable(
+      ['target', 'tool', 'req/s pin', 'req/s nopin', 'req/s CV pin', 'req/s CV nopin', 'µs/req pin', 'µs/req nopin', 'µs/req CV pin', 'µs/req CV nopin', 'p99 pin', 'p99 nopin', 'foreign CPU pin', 'foreign CPU nopin'],
+      x.pinning.map((c) => [
+        c.target, c.tool, fmt.int(c.pin.rps), fmt.int(c.nopin.rps), fmt.pct(c.pin.cv), fmt.pct(c.nopin.cv),
+        c.pin.cpuUsPerReq.toFixed(1), c.nopin.cpuUsPerReq.toFixed(1), fmt.pct(c.pin.cpuCv), fmt.pct(c.nopin.cpuCv),
+        fmt.ms(c.pin.p99), fmt.ms(c.nopin.p99), fmt.cores(c.pin.foreignCpu), fmt.cores(c.nopin.foreignCpu),
+      ]),
+    ), '');
   }
   lines.push('## Ratios (medians)', '');
   lines.push(mdTable(['', 'autocannon', 'wrk'], Object.entries(x.ratios).map(([k, v]) => [k, fmt.ratio(v.autocannon), fmt.ratio(v.wrk)])), '');
@@ -309,6 +364,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       pin: { type: 'string' },
       upstream: { type: 'string', default: 'auto' },
       'no-wrk': { type: 'boolean', default: false },
+      'retry-noisy': { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
   });
@@ -321,7 +377,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       rounds: num(values.rounds, quick ? 1 : 3),
       connections: num(values.connections, 50),
       warmupS: num(values.warmup, quick ? 1 : 2),
-      pin: values.pin === undefined ? undefined : values.pin === 'on',
+      pin: values.pin === undefined ? undefined : values.pin === 'compare' ? 'compare' : values.pin === 'on',
+      retryNoisy: num(values['retry-noisy'], 0),
       upstream: values.upstream as 'auto' | 'uws' | 'nginx',
       wrk: !values['no-wrk'],
       cpuProfDir: values['cpu-prof'] ?? null,

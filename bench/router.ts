@@ -6,7 +6,8 @@
  * Every lookup gets its own freshly built method and path strings (sequential one-byte strings,
  * what uWS hands over per request), made before the timed loop: reusing one string object would
  * let V8 caches keyed on it (string hash, internalization) hide costs real traffic pays.
- * Rounds alternate A B A B; each side's median ns/op is reported.
+ * Rounds alternate (A B C, C B A, ...) after two warm-up rounds; each side's median ns/op is
+ * reported. Lookups are timed in batches of the request set, each batch with new strings.
  */
 import { pathToFileURL } from 'node:url';
 import FindMyWay from 'find-my-way';
@@ -201,22 +202,20 @@ function buildFindMyWay(routes: BenchRoute[], compile: boolean): Fmw {
 }
 
 // Fresh strings per lookup, made outside the timed loop (see the header comment).
-function freshPool(reqs: BenchRequest[], n: number): { methods: string[]; paths: string[] } {
-  const codes = reqs.map((r) => Array.from(r.path, (c) => c.charCodeAt(0)));
-  const mcodes = reqs.map((r) => Array.from(r.method, (c) => c.charCodeAt(0)));
+function freshBatch(codes: number[][], mcodes: number[][]): { methods: string[]; paths: string[] } {
+  const n = codes.length;
   const methods = new Array<string>(n);
   const paths = new Array<string>(n);
   for (let k = 0; k < n; k++) {
-    const q = k % reqs.length;
-    methods[k] = String.fromCharCode.apply(null, mcodes[q]!);
-    paths[k] = String.fromCharCode.apply(null, codes[q]!);
+    methods[k] = String.fromCharCode.apply(null, mcodes[k]!);
+    paths[k] = String.fromCharCode.apply(null, codes[k]!);
   }
   return { methods, paths };
 }
 
 let sink = 0;
 
-// Separate loops per contender so they never share inline-cache feedback.
+// Separate loops per contender so they never share inline-cache feedback. Each returns total ns.
 function timeOurs(router: Router<number>, methods: string[], paths: string[]): number {
   const n = paths.length;
   let hits = 0;
@@ -227,7 +226,7 @@ function timeOurs(router: Router<number>, methods: string[], paths: string[]): n
   }
   const dt = Number(process.hrtime.bigint() - t0);
   sink += hits;
-  return dt / n;
+  return dt;
 }
 
 function timeFmw(fmw: Fmw, methods: string[], paths: string[]): number {
@@ -240,7 +239,7 @@ function timeFmw(fmw: Fmw, methods: string[], paths: string[]): number {
   }
   const dt = Number(process.hrtime.bigint() - t0);
   sink += hits;
-  return dt / n;
+  return dt;
 }
 
 function timeFmwCompiled(fmw: Fmw, methods: string[], paths: string[]): number {
@@ -253,7 +252,7 @@ function timeFmwCompiled(fmw: Fmw, methods: string[], paths: string[]): number {
   }
   const dt = Number(process.hrtime.bigint() - t0);
   sink += hits;
-  return dt / n;
+  return dt;
 }
 
 function median(xs: number[]): number {
@@ -264,7 +263,7 @@ function median(xs: number[]): number {
 
 export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<RouterBenchResult> {
   const rounds = opts.rounds ?? 10;
-  const iterations = opts.iterations ?? 200_000;
+  const iterations = opts.iterations ?? 400_000;
   const log = opts.log ?? (() => {});
   const routes = generateRoutes(1000);
   const reqs = generateRequests(routes);
@@ -281,24 +280,36 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
   const kinds = reqs.reduce<Record<string, number>>((acc, q) => ((acc[q.kind] = (acc[q.kind] ?? 0) + 1), acc), {});
   log(`routes ${routes.length}, requests ${reqs.length} ${JSON.stringify(kinds)}, disagreements ${disagreements}`);
 
-  const a: number[] = [];
-  const b: number[] = [];
-  const c: number[] = [];
-  // One untimed warm-up round per contender, then alternating timed rounds.
-  for (let round = -1; round < rounds; round++) {
-    let p = freshPool(reqs, iterations);
-    const ta = timeOurs(ours, p.methods, p.paths);
-    p = freshPool(reqs, iterations);
-    const tb = timeFmw(fmw, p.methods, p.paths);
-    p = freshPool(reqs, iterations);
-    const tc = timeFmwCompiled(fmwc, p.methods, p.paths);
+  // Timed in batches of the whole request set, each with fresh strings made untimed: the live
+  // set stays small, as in a server, instead of a huge pool of strings that every scavenge copies.
+  const codes = reqs.map((q) => Array.from(q.path, (ch) => ch.charCodeAt(0)));
+  const mcodes = reqs.map((q) => Array.from(q.method, (ch) => ch.charCodeAt(0)));
+  const batches = Math.max(1, Math.round(iterations / reqs.length));
+  const contenders: [string, (m: string[], p: string[]) => number][] = [
+    ['ours', (m, p) => timeOurs(ours, m, p)],
+    ['find-my-way', (m, p) => timeFmw(fmw, m, p)],
+    ['find-my-way compiled', (m, p) => timeFmwCompiled(fmwc, m, p)],
+  ];
+  const samples = contenders.map((): number[] => []);
+  const warmup = 2;
+  for (let round = -warmup; round < rounds; round++) {
+    // A B C, then C B A: no contender always runs right after the same one.
+    const order = round % 2 === 0 ? [0, 1, 2] : [2, 1, 0];
+    const ns: number[] = [0, 0, 0];
+    for (const c of order) {
+      let total = 0;
+      for (let k = 0; k < batches; k++) {
+        const batch = freshBatch(codes, mcodes);
+        total += contenders[c]![1](batch.methods, batch.paths);
+      }
+      ns[c] = total / (batches * reqs.length);
+    }
     if (round >= 0) {
-      a.push(ta);
-      b.push(tb);
-      c.push(tc);
-      log(`round ${round + 1}: ours ${ta.toFixed(1)} ns  find-my-way ${tb.toFixed(1)} ns  find-my-way compiled ${tc.toFixed(1)} ns`);
+      for (let c = 0; c < contenders.length; c++) samples[c]!.push(ns[c]!);
+      log(`round ${round + 1}: ${contenders.map(([name], c) => `${name} ${ns[c]!.toFixed(1)} ns`).join('  ')}`);
     }
   }
+  const [a, b, c] = samples as [number[], number[], number[]];
   const result: RouterBenchResult = {
     ours: median(a),
     findMyWay: median(b),
@@ -316,7 +327,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     const k = args.indexOf(flag);
     return k === -1 ? dflt : Number(args[k + 1]);
   };
-  const r = await runRouterBench({ rounds: num('--rounds', 10), iterations: num('--iterations', 200_000), log: console.log });
+  const r = await runRouterBench({ rounds: num('--rounds', 10), iterations: num('--iterations', 400_000), log: console.log });
   console.log(
     `median ns/op: ours ${r.ours.toFixed(1)}, find-my-way ${r.findMyWay.toFixed(1)} (ratio ${r.ratio.toFixed(2)}x), ` +
       `find-my-way compiled ${r.findMyWayCompiled.toFixed(1)} (ratio ${(r.findMyWayCompiled / r.ours).toFixed(2)}x)`,

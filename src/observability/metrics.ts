@@ -115,6 +115,20 @@ interface RouteRows {
   bytes: number;
 }
 
+function addRows(a: RouteRows, b: RouteRows): RouteRows {
+  // Status rows taken before a column was added are shorter: slots only ever get appended.
+  const [long, short] = a.status.length >= b.status.length ? [a.status, b.status] : [b.status, a.status];
+  const status = long.slice();
+  for (let s = 0; s < short.length; s++) status[s]! += short[s]!;
+  const dur = a.dur.slice();
+  const integ = a.integ.slice();
+  for (let i = 0; i < NB; i++) {
+    dur[i]! += b.dur[i]!;
+    integ[i]! += b.integ[i]!;
+  }
+  return { status, dur, durSum: a.durSum + b.durSum, integ, integSum: a.integSum + b.integSum, bytes: a.bytes + b.bytes };
+}
+
 const MAX_STATUS = 1000;
 
 export class WorkerMetrics {
@@ -184,23 +198,19 @@ export class WorkerMetrics {
 
   /**
    * Swap in a new route table / upstream list (config reload). Counters follow their key: a key
-   * present before and after keeps its counts under its new id; a removed key is retired, not lost.
+   * present before and after keeps its counts under its new id; a removed key is retired, not lost,
+   * and picks its counts back up if a later reload restores it.
    */
   reconfigure(routeKeys: string[], upstreamNames: string[]): void {
-    const oldKeys = this.routeKeys;
-    const oldIndex = new Map<string, number>();
-    for (let i = 0; i < oldKeys.length; i++) oldIndex.set(oldKeys[i]!, i);
-    const rows: (RouteRows | undefined)[] = [];
-    for (const key of routeKeys) {
-      const i = oldIndex.get(key);
-      rows.push(i !== undefined ? this.rowsOf(i) : this.retiredRoutes.get(key));
-      this.retiredRoutes.delete(key);
+    // Old counters by key, retired ones included; duplicate keys (same route key in two APIs) summed.
+    const byKey = new Map(this.retiredRoutes);
+    this.retiredRoutes.clear();
+    for (let i = 0; i < this.nRoutes; i++) {
+      if (!this.routeActive(i)) continue;
+      const key = this.routeKeys[i]!;
+      const prev = byKey.get(key);
+      byKey.set(key, prev ? addRows(prev, this.rowsOf(i)) : this.rowsOf(i));
     }
-    const keep = new Set(routeKeys);
-    for (let i = 0; i < oldKeys.length; i++) {
-      if (!keep.has(oldKeys[i]!) && this.routeActive(i)) this.retiredRoutes.set(oldKeys[i]!, this.rowsOf(i));
-    }
-
     const n = routeKeys.length;
     this.routeKeys = routeKeys.slice();
     this.nRoutes = n;
@@ -211,8 +221,9 @@ export class WorkerMetrics {
     this.integSum = new Float64Array(n);
     this.bytes = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      const r = rows[i];
+      const r = byKey.get(routeKeys[i]!);
       if (!r) continue;
+      byKey.delete(routeKeys[i]!); // the first id with the key carries the counts; a duplicate starts at 0
       this.status.set(r.status.subarray(0, this.statusCap), i * this.statusCap);
       this.dur.set(r.dur, i * NB);
       this.durSum[i] = r.durSum;
@@ -220,26 +231,27 @@ export class WorkerMetrics {
       this.integSum[i] = r.integSum;
       this.bytes[i] = r.bytes;
     }
+    for (const [key, r] of byKey) this.retiredRoutes.set(key, r);
 
-    const oldUp = this.upstreamNames;
-    const oldUpIndex = new Map<string, number>();
-    for (let i = 0; i < oldUp.length; i++) oldUpIndex.set(oldUp[i]!, i);
-    const upErr = new Float64Array(upstreamNames.length * NK);
-    for (let u = 0; u < upstreamNames.length; u++) {
-      const name = upstreamNames[u]!;
-      const i = oldUpIndex.get(name);
-      const prev = i !== undefined ? this.upErr.slice(i * NK, i * NK + NK) : this.retiredUpstreams.get(name);
-      if (prev) upErr.set(prev, u * NK);
-      this.retiredUpstreams.delete(name);
-    }
-    const keepUp = new Set(upstreamNames);
-    for (let i = 0; i < oldUp.length; i++) {
-      const row = this.upErr.slice(i * NK, i * NK + NK);
-      if (!keepUp.has(oldUp[i]!) && row.some((x) => x > 0)) this.retiredUpstreams.set(oldUp[i]!, row);
+    const upByName = new Map(this.retiredUpstreams);
+    this.retiredUpstreams.clear();
+    for (let u = 0; u < this.nUpstreams; u++) {
+      const row = this.upErr.slice(u * NK, u * NK + NK);
+      if (!row.some((x) => x > 0)) continue;
+      const prev = upByName.get(this.upstreamNames[u]!);
+      if (prev) for (let k = 0; k < NK; k++) row[k]! += prev[k]!;
+      upByName.set(this.upstreamNames[u]!, row);
     }
     this.upstreamNames = upstreamNames.slice();
     this.nUpstreams = upstreamNames.length;
-    this.upErr = upErr;
+    this.upErr = new Float64Array(upstreamNames.length * NK);
+    for (let u = 0; u < upstreamNames.length; u++) {
+      const row = upByName.get(upstreamNames[u]!);
+      if (!row) continue;
+      upByName.delete(upstreamNames[u]!);
+      this.upErr.set(row, u * NK);
+    }
+    for (const [name, row] of upByName) this.retiredUpstreams.set(name, row);
   }
 
   /** Cumulative since this instance was created; plain data for process.send. */
@@ -405,17 +417,23 @@ export type ExtraGauges = Record<string, { help: string; value: number; labels?:
 /** Content-Type for the /metrics response. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-const BUILTIN_NAMES = new Set([
+/** Built-in families an extra gauge may not reuse (the gauges below it may: the caller's value wins). */
+const BUILTIN_NON_GAUGES = new Set([
   'gateway_requests_total', 'gateway_request_duration_seconds', 'gateway_integration_duration_seconds',
-  'gateway_response_bytes_total', 'gateway_upstream_errors_total', 'gateway_open_connections', 'gateway_workers',
+  'gateway_response_bytes_total', 'gateway_upstream_errors_total',
 ]);
 
 export class MetricsAggregator {
   private readonly live = new Map<string, MetricsSnapshot>();
   /** Totals of dead workers and of replaced instances: keeps every counter monotonic. */
   private readonly base = new Totals();
+  /** Instance last folded per removed worker id: a snapshot still in the IPC pipe when the worker's
+   *  exit was handled must not be counted a second time. */
+  private readonly removed = new Map<string, string>();
 
   update(workerId: string, snap: MetricsSnapshot): void {
+    if (this.removed.get(workerId) === snap.instance) return;
+    this.removed.delete(workerId);
     const prev = this.live.get(workerId);
     // Same worker id, new WorkerMetrics instance (process restarted under a reused id): its counters
     // started from zero, so bank the old ones.
@@ -429,6 +447,7 @@ export class MetricsAggregator {
     if (!prev) return;
     this.base.add(prev);
     this.live.delete(workerId);
+    this.removed.set(workerId, prev.instance);
   }
 
   get workerCount(): number { return this.live.size; }
@@ -478,14 +497,21 @@ export class MetricsAggregator {
       }
     }
 
-    header(out, 'gateway_open_connections', 'gauge', 'Open client connections, summed across workers.');
-    out.push(`gateway_open_connections ${fmt(open)}`);
-    header(out, 'gateway_workers', 'gauge', 'Live worker processes reporting metrics.');
-    out.push(`gateway_workers ${this.live.size}`);
-
+    const extras = new Map<string, ExtraGauges[string]>();
     for (const [rawName, samples] of Object.entries(extra?.gauges ?? {})) {
       const name = sanitizeName(rawName, false);
-      if (BUILTIN_NAMES.has(name) || samples.length === 0) continue; // a duplicate family breaks the whole scrape
+      // A family emitted twice makes Prometheus reject the whole scrape.
+      if (!BUILTIN_NON_GAUGES.has(name) && samples.length > 0 && !extras.has(name)) extras.set(name, samples);
+    }
+    if (!extras.has('gateway_open_connections')) {
+      header(out, 'gateway_open_connections', 'gauge', 'Open client connections, summed across workers.');
+      out.push(`gateway_open_connections ${fmt(open)}`);
+    }
+    if (!extras.has('gateway_workers')) {
+      header(out, 'gateway_workers', 'gauge', 'Live worker processes reporting metrics.');
+      out.push(`gateway_workers ${this.live.size}`);
+    }
+    for (const [name, samples] of extras) {
       header(out, name, 'gauge', samples[0]!.help);
       for (const s of samples) {
         const ls = s.labels ? Object.entries(s.labels).map(([k, v]) => `${sanitizeName(k, true)}="${escapeLabel(v)}"`) : [];

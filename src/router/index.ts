@@ -94,12 +94,6 @@ function isHex(c: number): boolean {
   return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 102);
 }
 
-function isDotSegment(s: string): boolean {
-  // Decode only %2e, the one escape that matters here.
-  const d = s.replace(/%2e/gi, '.');
-  return d === '.' || d === '..';
-}
-
 /** Parses a route path (`/pets/{id}`) into segments; throws Error on bad syntax. */
 export function parseRoutePath(path: string): Segment[] {
   if (path.charCodeAt(0) !== 47) throw new Error(`path "${path}" must start with '/'`);
@@ -134,7 +128,8 @@ export function parseRoutePath(path: string): Segment[] {
       names.add(name);
       segments.push(greedy ? { kind: 'greedy', name } : { kind: 'param', name });
     } else {
-      if (isDotSegment(part)) throw new Error(`path "${path}" has a dot segment "${part}"`);
+      // Characters and escapes are valid by now, so checkPath can only fail on a dot segment.
+      if (!checkPath(`/${part}`)) throw new Error(`path "${path}" has a dot segment "${part}"`);
       segments.push({ kind: 'static', value: part });
     }
   }
@@ -223,168 +218,55 @@ function checkDotsAndEscapes(path: string): boolean {
 interface Leaf<T> {
   exact: boolean;
   data: T;
-  /** Parameter names in path order; the k-th is bound to offsets offs[2k], offs[2k + 1]. */
-  names: string[];
   /** The shared, frozen match of a route without parameters, else null. */
   fixed: RouteMatch<T> | null;
-  /** Builds the match of a route with parameters from the offsets. */
+  /** Builds the match from the path and the parameter offsets (s0, e0, s1, e1, ...). */
   build: Build<T>;
 }
 
-type Build<T> = (path: string, offs: Int32Array) => RouteMatch<T>;
+type Build<T> = (path: string, offs: Int32Array, data: T) => RouteMatch<T>;
 
 const EMPTY_PARAMS: Record<string, string> = Object.freeze(Object.create(null));
+
+/**
+ * Builders are generated per list of parameter names (`new Function`): an object literal gives
+ * every params object of that list one hidden class, where keyed stores by name go megamorphic.
+ * Shared across routes, as real tables reuse few lists (id; id,subId; proxy): one per route was
+ * measured 40% slower on the bench mix (more code and hidden classes to keep in cache), keyed
+ * stores 25% slower. Names are [A-Za-z0-9_.-]+ and never __proto__ (parseRoutePath) and reach
+ * the source JSON-quoted.
+ */
+const BUILDERS = new Map<string, Build<unknown>>();
+
+function builder<T>(names: string[]): Build<T> {
+  const sig = names.join('/');
+  let build = BUILDERS.get(sig);
+  if (build === undefined) {
+    const body = names.map((n, k) => `${JSON.stringify(n)}: p.slice(o[${2 * k}], o[${2 * k + 1}])`).join(', ');
+    build = new Function(`'use strict'; return function build(p, o, d) { return { data: d, params: { ${body} } }; };`)() as Build<unknown>;
+    BUILDERS.set(sig, build);
+  }
+  return build as Build<T>;
+}
 
 function makeLeaf<T>(exact: boolean, data: T, names: string[]): Leaf<T> {
   if (names.length === 0) {
     const fixed: RouteMatch<T> = Object.freeze({ data, params: EMPTY_PARAMS });
-    return { exact, data, names, fixed, build: () => fixed };
+    return { exact, data, fixed, build: () => fixed };
   }
-  // One generated function per route: its object literal gives all params objects of the route
-  // one hidden class, where keyed stores by name would go megamorphic. Names are [A-Za-z0-9_.-]+
-  // and never __proto__ (checked by parseRoutePath), and only reach the source JSON-quoted.
-  const body = names.map((n, k) => `${JSON.stringify(n)}: p.slice(o[${2 * k}], o[${2 * k + 1}])`).join(', ');
-  const build = new Function('d', `'use strict'; return function build(p, o) { return { data: d, params: { ${body} } }; };`)(data) as Build<T>;
-  return { exact, data, names, fixed: null, build };
+  return { exact, data, fixed: null, build: builder<T>(names) };
 }
 
-/** Char codes of every static label, one after the other; a node's label is codes[off, off + len). */
-class LabelPool {
-  codes = new Uint8Array(256);
-  used = 0;
-  add(label: string): number {
-    while (this.used + label.length > this.codes.length) {
-      const bigger = new Uint8Array(this.codes.length * 2);
-      bigger.set(this.codes);
-      this.codes = bigger;
-    }
-    const off = this.used;
-    // Route labels are visible ASCII (parseRoutePath), so one byte per char.
-    for (let k = 0; k < label.length; k++) this.codes[off + k] = label.charCodeAt(k);
-    this.used += label.length;
-    return off;
-  }
-}
-
+/** Build-time trie node. */
 class Node<T> {
-  /** Static segment this node matches (never contains `/`); its codes are pool[off, off + len). */
-  readonly label: string;
-  off = 0;
-  len = 0;
-  /**
-   * Static children sorted by first char: those starting with char c are kids[start[c - lo]]
-   * up to kids[start[c - lo + 1]]. Candidates are picked by the first char, filtered by the char
-   * after the label being `/` or the end, and confirmed by comparing the rest; no segment is
-   * scanned or hashed in full before its static child is known.
-   */
-  kids: Node<T>[] = [];
-  start: Int32Array = NO_KIDS;
-  lo = 0;
+  kids = new Map<string, Node<T>>();
   /** Child for an empty segment (trailing slash). */
   empty: Node<T> | null = null;
   param: Node<T> | null = null;
   greedy: Leaf<T> | null = null;
   leaf: Leaf<T> | null = null;
-  /** Build-time only. */
-  byLabel: Map<string, Node<T>> | null = null;
-
-  constructor(label: string) {
-    this.label = label;
-  }
-
-  staticChild(label: string): Node<T> {
-    if (label === '') return (this.empty ??= new Node<T>(''));
-    this.byLabel ??= new Map();
-    let n = this.byLabel.get(label);
-    if (n === undefined) this.byLabel.set(label, (n = new Node<T>(label)));
-    return n;
-  }
-
-  freeze(pool: LabelPool): void {
-    this.off = pool.add(this.label);
-    this.len = this.label.length;
-    if (this.byLabel !== null) {
-      const kids = [...this.byLabel.values()].sort((a, b) => (a.label < b.label ? -1 : 1));
-      const lo = kids[0]!.label.charCodeAt(0);
-      const hi = kids[kids.length - 1]!.label.charCodeAt(0);
-      const start = new Int32Array(hi - lo + 2);
-      let k = 0;
-      for (let c = lo; c <= hi + 1; c++) {
-        while (k < kids.length && kids[k]!.label.charCodeAt(0) < c) k++;
-        start[c - lo] = k;
-      }
-      this.kids = kids;
-      this.start = start;
-      this.lo = lo;
-      this.byLabel = null;
-      for (const kid of kids) kid.freeze(pool);
-    }
-    this.empty?.freeze(pool);
-    this.param?.freeze(pool);
-  }
-}
-
-const NO_KIDS = new Int32Array(1);
-
-/**
- * Depth-first walk with backtracking; i is the start of the current segment (just after a `/`).
- * Order at each node: static child, then {param}, then {greedy+}. Parameter offsets are written
- * while unwinding from the matched leaf, so failed branches never leave stale offsets.
- *
- * Measured on the bench box with fresh strings (ns): comparing a 6-char label against a Uint8Array
- * 10, startsWith 13-19, a JS scan 0.75/char, indexOf('/') about 7 whatever the length. Hence a
- * typed-array compare for labels and indexOf to find the end of a {param}.
- */
-function walk<T>(node: Node<T>, path: string, i: number, len: number, pc: number, offs: Int32Array, codes: Uint8Array): Leaf<T> | null {
-  let kid: Node<T> | null = null;
-  let e = i;
-  const c0 = i < len ? path.charCodeAt(i) : 47;
-  if (c0 === 47) kid = node.empty;
-  else {
-    const start = node.start;
-    const x = c0 - node.lo;
-    if (x >= 0 && x < start.length - 1) {
-      const kids = node.kids;
-      for (let k = start[x]!, end = start[x + 1]!; k < end; k++) {
-        const cand = kids[k]!;
-        e = i + cand.len;
-        // The label must end the segment: `/` or the end of the path follows it.
-        if (e > len || (e < len && path.charCodeAt(e) !== 47)) continue;
-        let q = 1;
-        const off = cand.off - i;
-        while (i + q < e && path.charCodeAt(i + q) === codes[off + i + q]) q++;
-        if (i + q === e) {
-          kid = cand;
-          break;
-        }
-      }
-    }
-  }
-  if (kid !== null) {
-    if (e === len) {
-      if (kid.leaf !== null) return kid.leaf;
-    } else {
-      const r = walk(kid, path, e + 1, len, pc, offs, codes);
-      if (r !== null) return r;
-    }
-  }
-  const p = node.param;
-  if (p !== null && c0 !== 47) {
-    let j = path.indexOf('/', i);
-    if (j === -1) j = len;
-    const r = j === len ? p.leaf : walk(p, path, j + 1, len, pc + 1, offs, codes);
-    if (r !== null) {
-      offs[2 * pc] = i;
-      offs[2 * pc + 1] = j;
-      return r;
-    }
-  }
-  if (node.greedy !== null && i < len) {
-    offs[2 * pc] = i;
-    offs[2 * pc + 1] = len;
-    return node.greedy;
-  }
-  return null;
+  id = -1;
+  label = '';
 }
 
 function insert<T>(root: Node<T>, r: ParsedRoute<T>): void {
@@ -392,9 +274,18 @@ function insert<T>(root: Node<T>, r: ParsedRoute<T>): void {
   const names: string[] = [];
   const exact = r.method !== 'ANY';
   for (const seg of r.segments) {
-    if (seg.kind === 'static') node = node.staticChild(seg.value);
-    else if (seg.kind === 'param') {
-      node = node.param ??= new Node<T>('');
+    if (seg.kind === 'static') {
+      if (seg.value === '') node = node.empty ??= new Node<T>();
+      else {
+        let next = node.kids.get(seg.value);
+        if (next === undefined) {
+          node.kids.set(seg.value, (next = new Node<T>()));
+          next.label = seg.value;
+        }
+        node = next;
+      }
+    } else if (seg.kind === 'param') {
+      node = node.param ??= new Node<T>();
       names.push(seg.name);
     } else {
       names.push(seg.name);
@@ -410,6 +301,153 @@ function pick<T>(prev: Leaf<T> | null, exact: boolean, data: T, names: string[])
   return prev !== null && prev.exact ? prev : makeLeaf(exact, data, names);
 }
 
+/*
+ * Run-time trie: all nodes of all method tries flattened into one Int32Array, STRIDE ints per
+ * node, so a lookup walks a few contiguous cache lines instead of chasing node objects (measured:
+ * node objects were 30% slower on the bench mix, where lookups spread over the whole table).
+ * The static children of a node have consecutive ids, sorted by label; those whose label starts
+ * with char c are ids S[T[START] + c - T[LO]] up to S[T[START] + c - T[LO] + 1].
+ */
+const OFF = 0; // label: codes[OFF, OFF + LEN)
+const LEN = 1;
+const LO = 2; // first char of the first static child
+const SPAN = 3; // last first char - LO + 1; 0 without static children
+const START = 4; // index into S
+const EMPTY = 5; // node id of the empty-segment child, or -1
+const PARAM = 6; // node id of the {param} child, or -1
+const GREEDY = 7; // leaf id of the {greedy+} child, or -1
+const LEAF = 8; // leaf id of a route ending here, or -1
+const STRIDE = 9;
+
+interface Flat<T> {
+  t: Int32Array;
+  s: Int32Array;
+  codes: Uint8Array;
+  leaves: Leaf<T>[];
+  roots: number[];
+}
+
+function flatten<T>(roots: Node<T>[]): Flat<T> {
+  // Breadth-first ids, giving each node's static children one consecutive block.
+  const order: Node<T>[] = [];
+  const give = (n: Node<T>) => {
+    n.id = order.length;
+    order.push(n);
+  };
+  for (const r of roots) give(r);
+  for (let q = 0; q < order.length; q++) {
+    const n = order[q]!;
+    for (const label of [...n.kids.keys()].sort()) give(n.kids.get(label)!);
+    if (n.empty !== null) give(n.empty);
+    if (n.param !== null) give(n.param);
+  }
+  const t = new Int32Array(order.length * STRIDE);
+  const s: number[] = [];
+  const codes: number[] = [];
+  const leaves: Leaf<T>[] = [];
+  const leafId = (l: Leaf<T> | null) => (l === null ? -1 : leaves.push(l) - 1);
+  for (const n of order) {
+    const b = n.id * STRIDE;
+    t[b + OFF] = codes.length;
+    // Route labels are visible ASCII (parseRoutePath): one byte per char.
+    for (let k = 0; k < n.label.length; k++) codes.push(n.label.charCodeAt(k));
+    t[b + LEN] = n.label.length;
+    const kids = [...n.kids.keys()].sort().map((l) => n.kids.get(l)!);
+    if (kids.length > 0) {
+      const lo = kids[0]!.label.charCodeAt(0);
+      const hi = kids[kids.length - 1]!.label.charCodeAt(0);
+      t[b + LO] = lo;
+      t[b + SPAN] = hi - lo + 1;
+      t[b + START] = s.length;
+      let k = 0;
+      for (let c = lo; c <= hi + 1; c++) {
+        while (k < kids.length && kids[k]!.label.charCodeAt(0) < c) k++;
+        s.push(kids[0]!.id + k);
+      }
+    }
+    t[b + EMPTY] = n.empty === null ? -1 : n.empty.id;
+    t[b + PARAM] = n.param === null ? -1 : n.param.id;
+    t[b + GREEDY] = leafId(n.greedy);
+    t[b + LEAF] = leafId(n.leaf);
+  }
+  return { t, s: Int32Array.from(s), codes: Uint8Array.from(codes), leaves, roots: roots.map((r) => r.id) };
+}
+
+// The router being walked. match() is synchronous and calls no user code while walking, so
+// module state is safe and saves passing four arguments through every recursive call.
+let T: Int32Array = new Int32Array(0);
+let S: Int32Array = new Int32Array(0);
+let C: Uint8Array = new Uint8Array(0);
+let O: Int32Array = new Int32Array(0);
+
+/**
+ * Depth-first walk with backtracking from node n; i is the start of the current segment (just
+ * after a `/`). Order at each node: static child, then {param}, then {greedy+}. Returns a leaf id
+ * or -1. Parameter offsets go to O[2k], O[2k + 1] while unwinding from the matched leaf, so failed
+ * branches never leave stale offsets.
+ *
+ * A static child is picked by the segment's first char, filtered by the char after its label
+ * being `/` or the end, then confirmed against its label's codes; a segment is never scanned or
+ * hashed in full first. Measured on the bench box with fresh strings: comparing a 6-char label
+ * against a Uint8Array 10 ns, startsWith 13-19 ns; finding a segment's end with indexOf('/')
+ * about 7 ns whatever its length, a charCodeAt scan 0.75 ns/char.
+ */
+function walk(n: number, path: string, i: number, len: number, pc: number): number {
+  const b = n * STRIDE;
+  let kid = -1;
+  let e = i;
+  const c0 = i < len ? path.charCodeAt(i) : 47;
+  if (c0 === 47) kid = T[b + EMPTY]!;
+  else {
+    const x = c0 - T[b + LO]!;
+    if (x >= 0 && x < T[b + SPAN]!) {
+      const sb = T[b + START]! + x;
+      for (let k = S[sb]!, end = S[sb + 1]!; k < end; k++) {
+        const kb = k * STRIDE;
+        e = i + T[kb + LEN]!;
+        if (e > len || (e < len && path.charCodeAt(e) !== 47)) continue;
+        let q = i + 1;
+        let o = T[kb + OFF]! + 1;
+        while (q < e && path.charCodeAt(q) === C[o]) {
+          q++;
+          o++;
+        }
+        if (q === e) {
+          kid = k;
+          break;
+        }
+      }
+    }
+  }
+  if (kid !== -1) {
+    if (e === len) {
+      const l = T[kid * STRIDE + LEAF]!;
+      if (l !== -1) return l;
+    } else {
+      const r = walk(kid, path, e + 1, len, pc);
+      if (r !== -1) return r;
+    }
+  }
+  const p = T[b + PARAM]!;
+  if (p !== -1 && c0 !== 47) {
+    let j = path.indexOf('/', i);
+    if (j === -1) j = len;
+    const r = j === len ? T[p * STRIDE + LEAF]! : walk(p, path, j + 1, len, pc + 1);
+    if (r !== -1) {
+      O[2 * pc] = i;
+      O[2 * pc + 1] = j;
+      return r;
+    }
+  }
+  const g = T[b + GREEDY]!;
+  if (g !== -1 && i < len) {
+    O[2 * pc] = i;
+    O[2 * pc + 1] = len;
+    return g;
+  }
+  return -1;
+}
+
 interface ParsedRoute<T> {
   key: string;
   method: string;
@@ -422,10 +460,8 @@ function shapeOf(segments: Segment[]): string {
 }
 
 export class Router<T> {
-  /** One trie per method (its routes plus ANY routes), then one of ANY routes for other methods. */
-  private readonly roots: Node<T>[];
+  private readonly flat: Flat<T>;
   private readonly offs: Int32Array;
-  private readonly codes: Uint8Array;
 
   constructor(routes: RouteDef<T>[]) {
     const conflicts: RouteConflict[] = [];
@@ -462,18 +498,17 @@ export class Router<T> {
     }
     if (conflicts.length > 0) throw new RouteConflictError(conflicts);
 
-    // A trie per method means a leaf never needs a per-method lookup, and a path that exists
-    // without the method (nor ANY) backtracks exactly like a missing path.
-    const pool = new LabelPool();
-    this.roots = [];
+    // One trie per method (its routes plus ANY routes), then one of ANY routes for other methods.
+    // A leaf then needs no per-method lookup, and a path that exists without the method (nor ANY)
+    // backtracks exactly like a missing path.
+    const roots: Node<T>[] = [];
     for (let mi = 0; mi <= ANY_ONLY; mi++) {
       const method = mi < ANY_ONLY ? METHODS[mi] : null;
-      const root = new Node<T>('');
+      const root = new Node<T>();
       for (const r of parsed) if (r.method === 'ANY' || r.method === method) insert(root, r);
-      root.freeze(pool);
-      this.roots.push(root);
+      roots.push(root);
     }
-    this.codes = pool.codes;
+    this.flat = flatten(roots);
     this.offs = new Int32Array(2 * maxParams);
   }
 
@@ -484,8 +519,14 @@ export class Router<T> {
   match(method: string, path: string): RouteMatch<T> | null {
     const len = path.length;
     if (len === 0 || path.charCodeAt(0) !== 47) return null;
-    const leaf = walk(this.roots[methodIndex(method)]!, path, 1, len, 0, this.offs, this.codes);
-    if (leaf === null) return null;
-    return leaf.fixed !== null ? leaf.fixed : leaf.build(path, this.offs);
+    const f = this.flat;
+    T = f.t;
+    S = f.s;
+    C = f.codes;
+    O = this.offs;
+    const l = walk(f.roots[methodIndex(method)]!, path, 1, len, 0);
+    if (l === -1) return null;
+    const leaf = f.leaves[l]!;
+    return leaf.fixed !== null ? leaf.fixed : leaf.build(path, this.offs, leaf.data);
   }
 }

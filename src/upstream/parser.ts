@@ -130,10 +130,10 @@ export class ResponseParser {
     this.error = null;
   }
 
-  /** Forget the current response; no callback fires after this. */
+  /** Forget the current response; no callback fires after this, whatever is fed in. */
   abort(): void {
     this.gen++;
-    this.state = S_IDLE;
+    this.state = S_ERROR;
     this.paused = false;
     if (this.pend.length !== 0) this.pend = [];
     this.headParts = null;

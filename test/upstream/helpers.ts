@@ -25,8 +25,12 @@ export function req(over: Partial<UpstreamRequest> = {}): UpstreamRequest {
 export interface SendHooks {
   onHead?: (ex: Exchange) => void;
   onData?: (chunk: Buffer, ex: Exchange) => boolean;
+  /** Called inside onEnd, synchronously. */
+  onEnd?: () => void;
   /** Called right after request() returned (write a streamed body here). */
   started?: (ex: Exchange) => void;
+  /** Do not keep body bytes (large bodies). */
+  discardBody?: boolean;
   /** Wait this long after the terminal callback, to catch any callback that should not come. */
   settleMs?: number;
 }
@@ -41,8 +45,12 @@ export function send(pool: UpstreamPool, r: UpstreamRequest, hooks: SendHooks = 
       c.body = Buffer.concat(parts);
       setTimeout(() => resolve(c), hooks.settleMs ?? 20);
     };
+    // Callbacks must never run inside request() itself.
+    let calling = true;
+    const sync = (): void => { if (calling) c.events.push('SYNC'); };
     const sink: ResponseSink = {
       onHead(status, headers, hasBody) {
+        sync();
         c.events.push(terminal ? 'late-head' : 'head');
         c.status = status;
         c.headers = headers;
@@ -50,17 +58,21 @@ export function send(pool: UpstreamPool, r: UpstreamRequest, hooks: SendHooks = 
         hooks.onHead?.(c.exchange);
       },
       onData(chunk) {
+        sync();
         c.events.push(terminal ? 'late-data' : 'data');
-        parts.push(Buffer.from(chunk));
+        if (hooks.discardBody !== true) parts.push(Buffer.from(chunk));
         return hooks.onData ? hooks.onData(chunk, c.exchange) : true;
       },
       onEnd() {
+        sync();
         c.events.push(terminal ? 'late-end' : 'end');
         if (terminal) return;
         terminal = true;
+        hooks.onEnd?.();
         finish();
       },
       onError(err) {
+        sync();
         c.events.push(terminal ? 'late-error' : 'error');
         if (terminal) return;
         terminal = true;
@@ -69,6 +81,7 @@ export function send(pool: UpstreamPool, r: UpstreamRequest, hooks: SendHooks = 
       },
     };
     c.exchange = pool.request(r, sink);
+    calling = false;
     hooks.started?.(c.exchange);
   });
 }
