@@ -1,7 +1,7 @@
 /**
  * Router benchmark: our Router against find-my-way on the same 1,000-route table.
  *
- *   node dist/bench/router.js [--rounds N] [--iterations N]
+ *   node dist/bench/router.js [--rounds N] [--iterations N] [--by-kind]
  *
  * Every lookup gets its own freshly built method and path strings (sequential one-byte strings,
  * what uWS hands over per request), made before the timed loop: reusing one string object would
@@ -11,12 +11,22 @@
  */
 import { pathToFileURL } from 'node:url';
 import FindMyWay from 'find-my-way';
-import { Router, type RouteDef } from '../src/router/index.js';
+import { checkPath, Router, type RouteDef } from '../src/router/index.js';
 
 export interface RouterBenchOptions {
+  /** Timed rounds per contender (after two warm-up rounds). Default 10. */
   rounds?: number;
+  /** Lookups per contender per round. Default 400,000. */
   iterations?: number;
+  /** Also time each kind of request alone, and checkPath. */
+  byKind?: boolean;
   log?: (line: string) => void;
+}
+
+export interface KindResult {
+  ours: number;
+  findMyWay: number;
+  findMyWayCompiled: number;
 }
 
 export interface RouterBenchResult {
@@ -28,8 +38,11 @@ export interface RouterBenchResult {
   ratio: number;
   /** find-my-way after compile(), for reference. */
   findMyWayCompiled: number;
-  /** Requests on which the two routers disagree (should be 0). */
+  /** Requests on which ours and find-my-way pick different routes (should be 0). */
   disagreements: number;
+  byKind?: Partial<Record<BenchRequest['kind'], KindResult>>;
+  /** Median ns per checkPath() on the mix. */
+  checkPath?: number;
 }
 
 // Deterministic PRNG (mulberry32) so every run uses the same table and requests.
@@ -261,6 +274,41 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+type Contender = [name: string, run: (methods: string[], paths: string[]) => number];
+
+/**
+ * Median ns/op of each contender over `rounds` rounds (after two warm-up rounds), each round
+ * timing about `iterations` lookups in batches of the request set. Every batch has fresh strings,
+ * made untimed: the live set stays small, as in a server, instead of a pool of strings that every
+ * scavenge would copy.
+ */
+function measure(reqs: BenchRequest[], contenders: Contender[], rounds: number, iterations: number, log: (line: string) => void): number[] {
+  const codes = reqs.map((q) => Array.from(q.path, (ch) => ch.charCodeAt(0)));
+  const mcodes = reqs.map((q) => Array.from(q.method, (ch) => ch.charCodeAt(0)));
+  const batches = Math.max(1, Math.round(iterations / reqs.length));
+  const samples = contenders.map((): number[] => []);
+  const forward = contenders.map((_, c) => c);
+  const backward = [...forward].reverse();
+  for (let round = -2; round < rounds; round++) {
+    // A B C, then C B A: no contender always runs right after the same one.
+    const order = round % 2 === 0 ? forward : backward;
+    const ns = contenders.map(() => 0);
+    for (const c of order) {
+      let total = 0;
+      for (let k = 0; k < batches; k++) {
+        const batch = freshBatch(codes, mcodes);
+        total += contenders[c]![1](batch.methods, batch.paths);
+      }
+      ns[c] = total / (batches * reqs.length);
+    }
+    if (round >= 0) {
+      ns.forEach((x, c) => samples[c]!.push(x));
+      log(`  round ${round + 1}: ${contenders.map(([name], c) => `${name} ${ns[c]!.toFixed(1)}`).join(', ')}`);
+    }
+  }
+  return samples.map(median);
+}
+
 export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<RouterBenchResult> {
   const rounds = opts.rounds ?? 10;
   const iterations = opts.iterations ?? 400_000;
@@ -280,45 +328,37 @@ export async function runRouterBench(opts: RouterBenchOptions = {}): Promise<Rou
   const kinds = reqs.reduce<Record<string, number>>((acc, q) => ((acc[q.kind] = (acc[q.kind] ?? 0) + 1), acc), {});
   log(`routes ${routes.length}, requests ${reqs.length} ${JSON.stringify(kinds)}, disagreements ${disagreements}`);
 
-  // Timed in batches of the whole request set, each with fresh strings made untimed: the live
-  // set stays small, as in a server, instead of a huge pool of strings that every scavenge copies.
-  const codes = reqs.map((q) => Array.from(q.path, (ch) => ch.charCodeAt(0)));
-  const mcodes = reqs.map((q) => Array.from(q.method, (ch) => ch.charCodeAt(0)));
-  const batches = Math.max(1, Math.round(iterations / reqs.length));
-  const contenders: [string, (m: string[], p: string[]) => number][] = [
+  const contenders: Contender[] = [
     ['ours', (m, p) => timeOurs(ours, m, p)],
     ['find-my-way', (m, p) => timeFmw(fmw, m, p)],
     ['find-my-way compiled', (m, p) => timeFmwCompiled(fmwc, m, p)],
   ];
-  const samples = contenders.map((): number[] => []);
-  const warmup = 2;
-  for (let round = -warmup; round < rounds; round++) {
-    // A B C, then C B A: no contender always runs right after the same one.
-    const order = round % 2 === 0 ? [0, 1, 2] : [2, 1, 0];
-    const ns: number[] = [0, 0, 0];
-    for (const c of order) {
-      let total = 0;
-      for (let k = 0; k < batches; k++) {
-        const batch = freshBatch(codes, mcodes);
-        total += contenders[c]![1](batch.methods, batch.paths);
-      }
-      ns[c] = total / (batches * reqs.length);
+  log('ns/op, shuffled mix:');
+  const [a, b, c] = measure(reqs, contenders, rounds, iterations, log) as [number, number, number];
+  const result: RouterBenchResult = { ours: a, findMyWay: b, ratio: b / a, findMyWayCompiled: c, disagreements };
+
+  if (opts.byKind === true) {
+    result.byKind = {};
+    for (const kind of ['static', 'param', 'greedy', 'miss'] as const) {
+      log(`ns/op, ${kind} only:`);
+      const [x, y, z] = measure(reqs.filter((q) => q.kind === kind), contenders, Math.max(3, rounds >> 1), iterations >> 1, log) as [number, number, number];
+      result.byKind[kind] = { ours: x, findMyWay: y, findMyWayCompiled: z };
     }
-    if (round >= 0) {
-      for (let c = 0; c < contenders.length; c++) samples[c]!.push(ns[c]!);
-      log(`round ${round + 1}: ${contenders.map(([name], c) => `${name} ${ns[c]!.toFixed(1)} ns`).join('  ')}`);
-    }
+    log('ns/op, checkPath on the mix:');
+    result.checkPath = measure(reqs, [['checkPath', (_m, p) => timeCheckPath(p)]], Math.max(3, rounds >> 1), iterations >> 1, log)[0]!;
   }
-  const [a, b, c] = samples as [number[], number[], number[]];
-  const result: RouterBenchResult = {
-    ours: median(a),
-    findMyWay: median(b),
-    ratio: median(b) / median(a),
-    findMyWayCompiled: median(c),
-    disagreements,
-  };
-  if (sink === 0.5) log(''); // keep the results observable
+  if (sink === 0.5) log(''); // makes the results observable, so no loop is dead code
   return result;
+}
+
+function timeCheckPath(paths: string[]): number {
+  const n = paths.length;
+  let ok = 0;
+  const t0 = process.hrtime.bigint();
+  for (let k = 0; k < n; k++) if (checkPath(paths[k]!)) ok++;
+  const dt = Number(process.hrtime.bigint() - t0);
+  sink += ok;
+  return dt;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -327,9 +367,19 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     const k = args.indexOf(flag);
     return k === -1 ? dflt : Number(args[k + 1]);
   };
-  const r = await runRouterBench({ rounds: num('--rounds', 10), iterations: num('--iterations', 400_000), log: console.log });
+  const r = await runRouterBench({
+    rounds: num('--rounds', 10),
+    iterations: num('--iterations', 400_000),
+    byKind: args.includes('--by-kind'),
+    log: console.log,
+  });
+  const f = (x: number) => x.toFixed(1);
   console.log(
-    `median ns/op: ours ${r.ours.toFixed(1)}, find-my-way ${r.findMyWay.toFixed(1)} (ratio ${r.ratio.toFixed(2)}x), ` +
-      `find-my-way compiled ${r.findMyWayCompiled.toFixed(1)} (ratio ${(r.findMyWayCompiled / r.ours).toFixed(2)}x)`,
+    `median ns/op on the mix: ours ${f(r.ours)}, find-my-way ${f(r.findMyWay)} (${r.ratio.toFixed(2)}x ours), ` +
+      `find-my-way compiled ${f(r.findMyWayCompiled)} (${(r.findMyWayCompiled / r.ours).toFixed(2)}x ours)`,
   );
+  for (const [kind, k] of Object.entries(r.byKind ?? {})) {
+    console.log(`  ${kind.padEnd(6)} ours ${f(k.ours)}, find-my-way ${f(k.findMyWay)}, find-my-way compiled ${f(k.findMyWayCompiled)}`);
+  }
+  if (r.checkPath !== undefined) console.log(`  checkPath ${f(r.checkPath)}`);
 }

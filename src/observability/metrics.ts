@@ -344,7 +344,6 @@ export class WorkerMetrics {
       integration: integCount > 0 ? { buckets: g, sum: integSum / 1000 } : null,
     };
   }
-
 }
 
 /**

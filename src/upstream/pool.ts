@@ -104,8 +104,9 @@ export interface PoolStats {
   queued: number;
 }
 
-// 256 sockets: throughput was flat from 64 to 512 in-flight requests in bench/upstream-client
-// (see report), so the cap only bounds upstream load; it is not a throughput knob.
+// 256: with 64-1024 requests in flight against a local upstream (bench/upstream-client.ts server),
+// 64 and 256 sockets gave the same throughput within noise (33-40k req/s on 2 cores), 512 gave
+// less (~30k). So the cap bounds upstream load and memory; more sockets do not buy throughput.
 const DEFAULT_MAX_SOCKETS = 256;
 const DEFAULT_MAX_QUEUE = 1024;
 /** Below the 5 s keep-alive timeout of Node, nginx (75 s) and most servers: we close first. */
@@ -524,6 +525,7 @@ export class UpstreamPool {
   closed = false;
 
   constructor(opts: UpstreamPoolOptions) {
+    if (!Number.isInteger(opts.port) || opts.port <= 0 || opts.port > 65535) throw new RangeError(`invalid upstream port: ${opts.port}`);
     this.host = opts.host;
     this.port = opts.port;
     this.maxSockets = opts.maxSockets ?? DEFAULT_MAX_SOCKETS;
@@ -777,6 +779,12 @@ export class UpstreamPool {
       for (const c of idle.splice(0, k)) c.destroy();
     }
     let late: [Ex, UpstreamErrorKind][] | null = null;
+    // Dequeued slots and aborted entries stay in the queue array; under steady overload (a queue
+    // that never empties) it would only grow, so compact it here.
+    if (this.qHead > 1024 || this.queue.length - this.qHead > 2 * this.queuedCount + 64) {
+      this.queue = this.queue.slice(this.qHead).filter((ex) => ex !== undefined && ex.queued);
+      this.qHead = 0;
+    }
     if (this.queuedCount !== 0) {
       const q = this.queue;
       for (let i = this.qHead; i < q.length; i++) {

@@ -148,14 +148,21 @@ t.test('disabled log is a no-op', async (t) => {
   t.equal(createAccessLog(false), log, 'one shared object');
 });
 
-function runNode(code: string, dir: string): Promise<{ stdout: string; stderr: string; code: number | null }> {
+/** slowReader: keep the pipe full so writers block mid-write, where big writes would interleave. */
+function runNode(code: string, dir: string, slowReader = false): Promise<{ stdout: string; stderr: string; code: number | null }> {
   const script = join(dir, `child-${Math.random().toString(36).slice(2)}.mjs`);
   writeFileSync(script, code);
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (slowReader) {
+        p.stdout.pause();
+        setTimeout(() => p.stdout.resume(), 1);
+      }
+    });
     p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     p.on('error', reject);
     p.on('close', (code) => resolve({ stdout, stderr, code }));
@@ -205,7 +212,7 @@ t.test('stdout shared by several processes: lines never interleave', async (t) =
     const kids = ['a', 'b', 'c'].map((tag) => spawn(process.execPath, [${JSON.stringify(writer)}, tag], { stdio: 'inherit' }));
     let left = kids.length;
     for (const k of kids) k.on('exit', (c) => { if (c !== 0) process.exitCode = 1; if (--left === 0) process.exit(); });
-  `, dir);
+  `, dir, true);
   t.equal(r.code, 0, r.stderr);
   const out = r.stdout.split('\n');
   t.equal(out.pop(), '', 'ends with a newline');

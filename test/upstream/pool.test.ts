@@ -1,5 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
+import net from 'node:net';
+import type { Exchange } from '../../src/upstream/pool.js';
 import { header, httpServer, poolFor, rawServer, req, send, shape, sleep, until } from './helpers.js';
 import { MALFORMED } from './cases.js';
 
@@ -495,4 +497,55 @@ t.test('pool.close() ends everything with errors and refuses new requests', asyn
   t.equal((await send(pool, req())).error?.kind, 'pool_full');
   t.same(pool.stats(), { open: 0, idle: 0, busy: 0, queued: 0 });
   t.equal(pool.outstanding, 0);
+});
+
+t.test('an early response while the body is still streaming: delivered, socket not reused', async (t) => {
+  // Answers as soon as the head arrives, before any body byte (rawServer waits for whole bodies).
+  let answered = 0;
+  const early = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => { answered++; s.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\n\r\nbig'); });
+  });
+  await new Promise<void>((r) => early.listen(0, '127.0.0.1', r));
+  const port = (early.address() as net.AddressInfo).port;
+  const pool = poolFor(port);
+  t.teardown(async () => { pool.close(); await new Promise((r) => early.close(r)); });
+  let ex!: Exchange;
+  const r = await send(pool, req({ method: 'PUT', body: 'stream', contentLength: 1_000_000 }), {
+    started: (e) => { ex = e; e.write(Buffer.alloc(1000)); },
+  });
+  t.equal(r.error, null);
+  t.equal(r.status, 413);
+  t.equal(r.body.toString(), 'big');
+  t.equal(answered, 1);
+  t.equal(ex.write(Buffer.alloc(1000)), true, 'writes after the end are dropped');
+  ex.end();
+  t.equal(pool.stats().open, 0, 'the half-sent request made the socket unusable');
+  t.equal(pool.outstanding, 0);
+});
+
+t.test('a long queue with most entries aborted still serves the rest in order', async (t) => {
+  const srv = await httpServer((rq, res) => setTimeout(() => res.end(rq.url), 1));
+  const pool = poolFor(srv.port, { maxSockets: 1, maxQueue: 5000 });
+  t.teardown(async () => { pool.close(); await srv.close(); });
+  const order: string[] = [];
+  const done: Promise<unknown>[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const keep = i % 300 === 0;
+    const p = send(pool, req({ path: `/${i}` }), {
+      settleMs: 0,
+      started: (ex) => { if (!keep) setTimeout(() => ex.abort(), 0); },
+      onEnd: () => order.push(String(i)),
+    });
+    if (keep) done.push(p);
+  }
+  await Promise.all(done);
+  t.same(order, ['0', '300', '600', '900', '1200', '1500', '1800', '2100', '2400', '2700']);
+  t.equal(pool.outstanding, 0);
+  t.equal(pool.stats().queued, 0);
+});
+
+t.test('the pool rejects an invalid port at construction', async (t) => {
+  t.throws(() => poolFor(0), RangeError);
+  t.throws(() => poolFor(70000), RangeError);
 });
