@@ -3,15 +3,17 @@
  *
  *   node dist/bench/upstream-client.js [--concurrency N] [--duration MS] [--rounds N] [--server raw|http]
  *
- * The upstream runs in a worker thread (its own core): by default a raw net server that answers
+ * The upstream runs in a child process (its own core): by default a raw net server that answers
  * every request head with a fixed ~100-byte JSON response, so the server costs little and the
- * client's cost shows; `--server http` uses node:http instead. Each client keeps `concurrency`
- * requests in flight (each completion issues the next) with a realistic gateway header block.
- * undici is driven through Pool.dispatch with a bare handler, its fastest path. Rounds alternate
- * A B A B; the median requests/s of each side is reported.
+ * client's cost shows; `--server http` uses node:http instead (then the server is the bottleneck
+ * and both clients measure the same). Each client keeps `concurrency` requests in flight (each
+ * completion issues the next) with a realistic gateway header block. undici is driven through
+ * Pool.dispatch with a bare handler, its fastest path. Rounds alternate A B A B; the median
+ * requests/s of each side is reported, and the client process's CPU time per request, which
+ * stays meaningful when other work on the machine makes throughput noisy.
  */
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
 import { Pool } from 'undici';
 import { UpstreamPool, type ResponseSink, type UpstreamRequest } from '../src/upstream/pool.js';
 
@@ -30,20 +32,23 @@ export interface UpstreamClientBenchResult {
   /** Requests/s of each round. */
   oursRounds: number[];
   undiciRounds: number[];
+  /** Median requests/s. */
   ours: number;
   undici: number;
   /** ours / undici: above 1 means ours is faster. */
   ratio: number;
+  /** Median client CPU (user + system) per request, microseconds. */
+  oursCpuUs: number;
+  undiciCpuUs: number;
   errors: number;
 }
 
 const SERVER_CODE = `
-const { parentPort, workerData } = require('node:worker_threads');
 const net = require('node:net');
 const http = require('node:http');
 const body = JSON.stringify({ id: 42, name: 'widget', price: 9.99, tags: ['a', 'b', 'c'], inStock: true });
 let server;
-if (workerData.kind === 'raw') {
+if (process.argv[1] === 'raw') {
   const one = Buffer.from('HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: ' +
     Buffer.byteLength(body) + '\\r\\n\\r\\n' + body, 'latin1');
   server = net.createServer((s) => {
@@ -69,21 +74,24 @@ if (workerData.kind === 'raw') {
   });
   server.keepAliveTimeout = 60000;
 }
-server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
-parentPort.on('message', (m) => { if (m === 'stop') server.close(() => process.exit(0)); });
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+process.stdin.on('end', () => process.exit(0)); // parent gone or done
+process.stdin.resume();
 `;
 
 async function startServer(kind: 'raw' | 'http'): Promise<{ port: number; stop: () => Promise<void> }> {
-  const w = new Worker(SERVER_CODE, { eval: true, workerData: { kind } });
+  const child = spawn(process.execPath, ['-e', SERVER_CODE, kind], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', reject);
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`upstream server exited with ${code}`)));
   });
   return {
     port,
     stop: async () => {
-      w.postMessage('stop');
-      await new Promise((r) => w.once('exit', r));
+      const exited = new Promise((r) => child.once('exit', r));
+      child.stdin.end();
+      await exited;
     },
   };
 }
@@ -105,7 +113,7 @@ function flatHeaders(block: string): string[] {
   return out;
 }
 
-interface Round { rps: number; errors: number }
+interface Round { rps: number; cpuUs: number; errors: number }
 
 /** Keeps `concurrency` requests in flight for `durationMs`; counts completions. */
 function drive(start: (onDone: (ok: boolean) => void) => void, concurrency: number, durationMs: number): Promise<Round> {
@@ -116,7 +124,9 @@ function drive(start: (onDone: (ok: boolean) => void) => void, concurrency: numb
     let stopped = false;
     let measured = 0;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     let elapsed = 0;
+    let cpu = 0;
     const onDone = (ok: boolean): void => {
       active--;
       if (ok) done++;
@@ -124,12 +134,14 @@ function drive(start: (onDone: (ok: boolean) => void) => void, concurrency: numb
       if (!stopped) {
         active++;
         start(onDone);
-      } else if (active === 0) resolve({ rps: (measured / elapsed) * 1000, errors });
+      } else if (active === 0) resolve({ rps: (measured / elapsed) * 1000, cpuUs: cpu / measured, errors });
     };
     setTimeout(() => {
       stopped = true;
       measured = done;
       elapsed = performance.now() - t0;
+      const c = process.cpuUsage(cpu0);
+      cpu = c.user + c.system;
     }, durationMs);
     for (let i = 0; i < concurrency; i++) {
       active++;
@@ -196,19 +208,26 @@ export async function runUpstreamClientBench(opts: UpstreamClientBenchOptions = 
     await roundUndici(server.port, concurrency, 1000);
     const ours: number[] = [];
     const undici: number[] = [];
+    const oursCpu: number[] = [];
+    const undiciCpu: number[] = [];
     let errors = 0;
     for (let i = 0; i < rounds; i++) {
       const a = await roundOurs(server.port, concurrency, durationMs);
       ours.push(a.rps);
-      log(`round ${i + 1} ours   ${a.rps.toFixed(0)} req/s`);
+      oursCpu.push(a.cpuUs);
+      log(`round ${i + 1} ours   ${a.rps.toFixed(0)} req/s, ${a.cpuUs.toFixed(1)} us CPU/req`);
       const b = await roundUndici(server.port, concurrency, durationMs);
       undici.push(b.rps);
-      log(`round ${i + 1} undici ${b.rps.toFixed(0)} req/s`);
+      undiciCpu.push(b.cpuUs);
+      log(`round ${i + 1} undici ${b.rps.toFixed(0)} req/s, ${b.cpuUs.toFixed(1)} us CPU/req`);
       errors += a.errors + b.errors;
     }
     const o = median(ours);
     const u = median(undici);
-    return { oursRounds: ours, undiciRounds: undici, ours: o, undici: u, ratio: o / u, errors };
+    return {
+      oursRounds: ours, undiciRounds: undici, ours: o, undici: u, ratio: o / u,
+      oursCpuUs: median(oursCpu), undiciCpuUs: median(undiciCpu), errors,
+    };
   } finally {
     await server.stop();
   }
@@ -229,5 +248,6 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     server: server === 'http' ? 'http' : 'raw',
     log: (l) => console.log(l),
   });
-  console.log(`median ours ${r.ours.toFixed(0)} req/s, undici ${r.undici.toFixed(0)} req/s, ratio ${r.ratio.toFixed(2)}x, errors ${r.errors}`);
+  console.log(`median ours ${r.ours.toFixed(0)} req/s, undici ${r.undici.toFixed(0)} req/s, ratio ${r.ratio.toFixed(2)}x; ` +
+    `CPU/req ours ${r.oursCpuUs.toFixed(1)} us, undici ${r.undiciCpuUs.toFixed(1)} us; errors ${r.errors}`);
 }

@@ -3,17 +3,16 @@
  * (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html).
  *
  * Never blocks the response: lines are built by hand, batched in memory and handed to an async
- * sonic-boom (pino.destination) at most once per event-loop turn.
+ * sonic-boom (pino.destination) once per event-loop turn, or sooner when a chunk fills.
  *
- * Measured per line (Node 20, AMD EPYC, 64 lines per loop turn, ~420-byte lines, to /dev/null and to a
- * file on /tmp; min of 4 runs):
- *   pino logger.info(entry) (base: null, timestamp: false)   4750 ns
- *   JSON.stringify(entry) + dest.write() per line             3170 ns
- *   hand-built line + dest.write() per line                   3040 ns
- *   JSON.stringify(entry), batched write                      1400 ns
- *   hand-built line, batched write  (this file)               1080 ns   (building alone: 830 ns)
+ * Measured per line (Node 20, 2-vCPU AMD EPYC shared with other jobs, so absolute numbers run high;
+ * ~420-byte lines, 64 per event-loop turn, to /dev/null and to a file; min of 4 runs, 3 sessions):
+ *   pino logger.info(entry) (base: null, timestamp: false)    4750-5550 ns
+ *   hand-built or JSON.stringify line, dest.write() per line    3000-3550 ns
+ *   JSON.stringify(entry), batched write                        1400-1900 ns
+ *   hand-built line, batched write (this file)                  1080-1600 ns  (building alone 740-990)
  * sonic-boom's write() costs ~2.2 us per call here: it re-measures its whole pending chunk with
- * Buffer.byteLength on every call. Batching makes that per-chunk, not per-line.
+ * Buffer.byteLength on every call. Batching makes that a per-chunk cost, not a per-line one.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { pino } from 'pino';

@@ -30,6 +30,12 @@ export interface ParserOptions {
    * UTF-8, so valid UTF-8 upstream headers round-trip byte for byte; 'latin1' maps bytes 1:1.
    */
   headerEncoding?: 'utf8' | 'latin1';
+  /**
+   * Input buffers are reused by the caller after execute() returns (a socket read buffer): bytes
+   * the parser keeps (a head split across reads, input held by a pause) are then copied. Body
+   * chunks are always views of the input, so they are valid only during onResponseBody.
+   */
+  transientInput?: boolean;
 }
 
 const CR = 13;
@@ -108,11 +114,19 @@ export class ResponseParser {
   private readonly maxHeaderBytes: number;
   private readonly maxHeaders: number;
   private readonly enc: 'utf8' | 'latin1';
+  private readonly copy: boolean;
 
   constructor(private readonly h: ResponseHandler, opts: ParserOptions = {}) {
     this.maxHeaderBytes = opts.maxHeaderBytes ?? 64 * 1024;
     this.maxHeaders = opts.maxHeaders ?? 200;
     this.enc = opts.headerEncoding ?? 'utf8';
+    this.copy = opts.transientInput === true;
+  }
+
+  /** `buf` from offset `pos`, copied when the input is about to be reused. */
+  private keep(buf: Buffer, pos: number, end = buf.length): Buffer {
+    if (this.copy) return Buffer.from(buf.subarray(pos, end));
+    return pos === 0 && end === buf.length ? buf : buf.subarray(pos, end);
   }
 
   /** Expect a new response; `isHead` when the request was HEAD (the response has no body). */
@@ -157,17 +171,17 @@ export class ResponseParser {
     const gen = this.gen;
     while (!this.paused && this.pend.length !== 0) {
       const buf = this.pend.shift()!;
-      this.run(buf, 0);
+      this.run(buf, 0, true);
       if (this.gen !== gen) return;
     }
   }
 
   execute(buf: Buffer): void {
     if (this.paused || this.pend.length !== 0) {
-      this.pend.push(buf);
+      this.pend.push(this.keep(buf, 0));
       return;
     }
-    this.run(buf, 0);
+    this.run(buf, 0, false);
   }
 
   /**
@@ -196,13 +210,14 @@ export class ResponseParser {
     this.h.onResponseEnd(this.keepAlive);
   }
 
-  private run(buf: Buffer, pos: number): void {
+  /** `owned`: `buf` is ours (already kept), so holding on to it needs no copy. */
+  private run(buf: Buffer, pos: number, owned: boolean): void {
     const gen = this.gen;
     const len = buf.length;
     if (pos < len) this.started = true;
     while (pos < len) {
       if (this.paused) {
-        this.pend.unshift(pos === 0 ? buf : buf.subarray(pos));
+        this.pend.unshift(owned ? buf.subarray(pos) : this.keep(buf, pos));
         return;
       }
       switch (this.state) {
@@ -357,7 +372,7 @@ export class ResponseParser {
       this.fail('response head too large');
       return len;
     }
-    this.headParts!.push(buf.subarray(pos, stop));
+    this.headParts!.push(this.keep(buf, pos, stop));
     if (end === -1) return len;
     const whole = Buffer.concat(this.headParts!, this.headLen);
     this.headParts = null;

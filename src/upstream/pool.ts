@@ -116,6 +116,15 @@ export const TIMER_TICK_MS = 50;
 /** Buffer bodies up to this size are copied behind the head and sent in one write. */
 const SMALL_BODY = 16 * 1024;
 
+/**
+ * One read buffer for every upstream socket in the process (net `onread`): reads are handled
+ * synchronously, one socket at a time, so nothing else can write into it while a chunk is being
+ * parsed. Saves a buffer allocation and the Readable stream machinery per read: 1.3 us less CPU
+ * per request measured with a raw keep-alive client (2.8 → 1.5 us user time per request).
+ * 64 KiB: what Node allocates per read by default.
+ */
+const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
+
 // --- one interval for all pools (the idea of undici lib/util/timers.js, with a plain sweep) ---
 const livePools = new Set<UpstreamPool>();
 let sweepTimer: NodeJS.Timeout | null = null;
@@ -319,13 +328,17 @@ class Conn implements ResponseHandler {
   readonly connectDeadline: number;
   private chunked = false;
   private eofPending = false;
+  /** We stopped reading for backpressure (socket paused). */
+  private readStopped = false;
 
   constructor(readonly pool: UpstreamPool, now: number, connectTimeoutMs: number) {
     this.parser = new ResponseParser(this, pool.parserOptions);
     this.connectDeadline = now + connectTimeoutMs;
-    const s = (this.socket = net.connect({ host: pool.host, port: pool.port, noDelay: true }));
+    const s = (this.socket = net.connect({
+      host: pool.host, port: pool.port, noDelay: true,
+      onread: { buffer: sharedReadBuffer, callback: this.onRead },
+    }));
     s.on('connect', this.onConnect);
-    s.on('data', this.onData);
     s.on('end', this.onEnd);
     s.on('error', this.onError);
     s.on('close', this.onClose);
@@ -336,10 +349,15 @@ class Conn implements ResponseHandler {
     this.connected = true;
   };
 
-  private readonly onData = (chunk: Buffer): void => {
+  /** Returning false stops reading (the sink asked for a pause). */
+  private readonly onRead = (nread: number, buf: Buffer): boolean => {
     // Bytes on an idle socket: the previous response was longer than it said. Never reuse it.
-    if (this.ex === null) return this.destroy();
-    this.parser.execute(chunk);
+    if (this.ex === null) {
+      this.destroy();
+      return false;
+    }
+    this.parser.execute(buf.subarray(0, nread));
+    return !this.readStopped;
   };
 
   private readonly onEnd = (): void => {
@@ -463,14 +481,26 @@ class Conn implements ResponseHandler {
 
   pauseRead(): void {
     this.parser.pause();
+    this.stopReading();
+  }
+
+  private stopReading(): void {
+    if (this.readStopped) return;
+    this.readStopped = true;
     this.socket.pause();
+  }
+
+  startReading(): void {
+    if (!this.readStopped) return;
+    this.readStopped = false;
+    this.socket.resume();
   }
 
   resumeRead(): void {
     const ex = this.ex;
     this.parser.resume();
     if (this.ex !== ex || ex === null || this.parser.isPaused) return;
-    this.socket.resume();
+    this.startReading();
     if (this.eofPending && !this.parser.hasPending) {
       this.eofPending = false;
       this.eof();
@@ -485,7 +515,7 @@ class Conn implements ResponseHandler {
 
   onResponseBody(chunk: Buffer): boolean {
     if (this.ex!.sink.onData(chunk)) return true;
-    this.socket.pause();
+    this.stopReading();
     return false;
   }
 
@@ -532,7 +562,10 @@ export class UpstreamPool {
     this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.queueTimeoutMs = opts.queueTimeoutMs;
-    this.parserOptions = { maxHeaderBytes: opts.maxHeaderBytes, maxHeaders: opts.maxHeaders, headerEncoding: opts.headerEncoding };
+    this.parserOptions = {
+      maxHeaderBytes: opts.maxHeaderBytes, maxHeaders: opts.maxHeaders, headerEncoding: opts.headerEncoding,
+      transientInput: true,
+    };
     registerPool(this);
   }
 
@@ -655,7 +688,8 @@ export class UpstreamPool {
 
   /** @internal A response completed on a reusable socket. */
   release(c: Conn): void {
-    if (c.socket.isPaused()) c.socket.resume();
+    // Idle sockets must read, to see the upstream close them.
+    c.startReading();
     const next = this.queuedCount !== 0 ? this.dequeue() : null;
     if (next !== null) return c.assign(next);
     c.idleAt = Date.now();
