@@ -92,14 +92,14 @@ export interface MetricsSnapshot {
   routes: RouteSeries[];
   /** Upstreams with at least one error since start. */
   upstreams: UpstreamSeries[];
-  openConnections: number;
+  inflight: number;
 }
 
 export function isMetricsSnapshot(v: unknown): v is MetricsSnapshot {
   const s = v as MetricsSnapshot | null;
   return typeof s === 'object' && s !== null && s.v === 1 && typeof s.instance === 'string'
     && Array.isArray(s.routeKeys) && Array.isArray(s.routes) && Array.isArray(s.upstreams)
-    && typeof s.openConnections === 'number';
+    && typeof s.inflight === 'number';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -196,8 +196,8 @@ export class WorkerMetrics {
     this.upErr[upstreamId * NK + kindIndex(kind)]++;
   }
 
-  connectionOpened(): void { this.open++; }
-  connectionClosed(): void { this.open--; }
+  requestStarted(): void { this.open++; }
+  requestEnded(): void { this.open--; }
 
   /**
    * Swap in a new route table / upstream list (config reload). Counters follow their key: a key
@@ -281,7 +281,7 @@ export class WorkerMetrics {
 
     return {
       v: 1, instance: this.instance, pid: process.pid, at: Date.now(),
-      routeKeys: this.routeKeys.slice(), routes, upstreams, openConnections: this.open,
+      routeKeys: this.routeKeys.slice(), routes, upstreams, inflight: this.open,
     };
   }
 
@@ -460,7 +460,7 @@ export class MetricsAggregator {
     let open = 0;
     for (const snap of this.live.values()) {
       t.add(snap);
-      open += snap.openConnections;
+      open += snap.inflight;
       // Configured routes without traffic yet: export zeros so rate() sees the first request.
       for (const key of snap.routeKeys) if (!t.routes.has(key)) t.routes.set(key, newRouteAcc());
     }
@@ -505,9 +505,9 @@ export class MetricsAggregator {
       // A family emitted twice makes Prometheus reject the whole scrape.
       if (!BUILTIN_NON_GAUGES.has(name) && samples.length > 0 && !extras.has(name)) extras.set(name, samples);
     }
-    if (!extras.has('gateway_open_connections')) {
-      header(out, 'gateway_open_connections', 'gauge', 'Open client connections, summed across workers.');
-      out.push(`gateway_open_connections ${fmt(open)}`);
+    if (!extras.has('gateway_inflight_requests')) {
+      header(out, 'gateway_inflight_requests', 'gauge', 'Requests being served (accepted, response not finished), summed across workers. uWS exposes no HTTP connection events, so connections themselves are not counted.');
+      out.push(`gateway_inflight_requests ${fmt(open)}`);
     }
     if (!extras.has('gateway_workers')) {
       header(out, 'gateway_workers', 'gauge', 'Live worker processes reporting metrics.');

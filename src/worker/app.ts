@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import uws from '../../native/uws.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '../../native/uws.js';
 import { Errors } from '../errors.js';
@@ -30,6 +31,8 @@ export interface AppOptions {
   limits: AppLimits;
   requestIdHeader: string;
   trustIncomingRequestId: boolean;
+  /** Called when a request is accepted (in-flight gauge). */
+  started: () => void;
   /** Called for every finished request (metrics, access log). */
   completed: (ctx: RequestContext) => void;
 }
@@ -51,7 +54,7 @@ export class GatewayApp {
     hooks.requestIdHeader = opts.requestIdHeader;
     hooks.completed = (ctx) => {
       this.inflight--;
-      this.lastActivity = Date.now();
+      this.lastActivity = Date.now(); // drain bookkeeping only
       opts.completed(ctx);
     };
     this.app = uws.App();
@@ -104,11 +107,12 @@ export class GatewayApp {
   private handle(res: HttpResponse, req: HttpRequest): void {
     const opts = this.opts;
     this.inflight++;
+    opts.started();
     const url = req.getUrl();
     const q = req.getQuery();
     const ctx = new RequestContext(
       res, req.getCaseSensitiveMethod(), url, q === undefined ? '' : q, req.getHeader('host'),
-      Buffer.from(res.getRemoteAddressAsText()).toString('latin1'), Date.now(),
+      Buffer.from(res.getRemoteAddressAsText()).toString('latin1'), performance.now(),
     );
 
     // Copy headers now: `req` is gone once this function returns.

@@ -21,6 +21,7 @@ export class RequestContext {
   headers: string[];
   ip: string;
   requestId: string;
+  /** performance.now() when the request arrived (monotonic, sub-ms). */
   startMs: number;
   route: CompiledRoute | null;
   params: Record<string, string> | null;

@@ -3,6 +3,7 @@ import { compilePlan } from '../compile/plan.js';
 import type { Plan } from '../compile/plan.js';
 import type { FromWorker, ToWorker } from '../master/messages.js';
 import { createAccessLog } from '../observability/access-log.js';
+import { epochFromMono } from '../observability/clock.js';
 import { createLogger } from '../observability/log.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { GatewayApp } from './app.js';
@@ -35,16 +36,17 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
     const al = createAccessLog(config.accessLog.enabled ? config.accessLog.destination : false);
     accessLog = al;
     const completed = (ctx: RequestContext) => {
+      wm.requestEnded();
       const now = performance.now();
       const route = ctx.route;
-      const latency = Date.now() - ctx.startMs;
+      const latency = now - ctx.startMs;
       const integration = ctx.integrationStartMs === 0 ? -1 : (ctx.integrationEndMs === 0 ? now : ctx.integrationEndMs) - ctx.integrationStartMs;
       wm.request(route === null ? 0 : route.id, ctx.status, latency, ctx.bytesOut);
       if (integration >= 0) wm.integrationLatency(route === null ? 0 : route.id, integration);
       al.log({
         requestId: ctx.requestId,
         ip: ctx.ip,
-        requestTimeEpoch: ctx.startMs,
+        requestTimeEpoch: epochFromMono(ctx.startMs),
         httpMethod: ctx.method,
         routeKey: route === null ? '-' : route.routeKey,
         path: ctx.url,
@@ -52,7 +54,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
         protocol: 'HTTP/1.1',
         responseLength: ctx.bytesOut,
         integrationLatency: integration < 0 ? null : Math.round(integration),
-        responseLatency: latency,
+        responseLatency: Math.round(latency),
         integrationStatus: ctx.integrationEndMs !== 0 && ctx.status < 600 ? ctx.status : null,
         errorMessage: ctx.errorMessage === '' ? null : ctx.errorMessage,
         userAgent: ctx.header('user-agent') ?? null,
@@ -62,6 +64,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       limits: config.limits,
       requestIdHeader: config.requestId.header.toLowerCase(),
       trustIncomingRequestId: config.requestId.trustIncoming,
+      started: () => wm.requestStarted(),
       completed,
     });
     const port = await app.listen(config.listen.host, config.listen.port);

@@ -187,10 +187,10 @@ t.test('counts by exact status per route, bytes, integration latency, connection
   m.request(0, 404, 0.1, 23);
   m.integrationLatency(1, 2);
   m.integrationLatency(1, 20);
-  m.connectionOpened();
-  m.connectionOpened();
-  m.connectionOpened();
-  m.connectionClosed();
+  m.requestStarted();
+  m.requestStarted();
+  m.requestStarted();
+  m.requestEnded();
   const s = m.snapshot();
   t.ok(isMetricsSnapshot(s));
   t.same(route(s, 'GET /pets').status, [[200, 5], [404, 1]]);
@@ -201,7 +201,7 @@ t.test('counts by exact status per route, bytes, integration latency, connection
   t.equal(route(s, 'GET /pets').integration?.buckets.reduce((a, b) => a + b, 0), 2);
   t.equal(route(s, 'GET /pets').integration?.sum, 0.022);
   t.equal(route(s, 'GET /pets/{id}').integration, null, 'no integration observed -> null');
-  t.equal(s.openConnections, 2);
+  t.equal(s.inflight, 2);
   t.same(s.routeKeys, ['-', 'GET /pets', 'GET /pets/{id}']);
 });
 
@@ -298,9 +298,9 @@ t.test('aggregator sums workers; removal keeps counters monotonic', async (t) =>
   w2.request(1, 503, 0.5, 0);
   w1.upstreamError(0, 'timeout');
   w2.upstreamError(0, 'timeout');
-  w1.connectionOpened();
-  w2.connectionOpened();
-  w2.connectionOpened();
+  w1.requestStarted();
+  w2.requestStarted();
+  w2.requestStarted();
   const agg = new MetricsAggregator();
   agg.update('1', w1.snapshot());
   agg.update('2', w2.snapshot());
@@ -311,7 +311,7 @@ t.test('aggregator sums workers; removal keeps counters monotonic', async (t) =>
   t.equal(sampleValue(f, 'gateway_requests_total', { route: 'GET /pets/{id}', status: '503' }), 1);
   t.equal(sampleValue(f, 'gateway_response_bytes_total', { route: 'GET /pets/{id}' }), 250);
   t.equal(sampleValue(f, 'gateway_upstream_errors_total', { upstream: 'pets', kind: 'timeout' }), 2);
-  t.equal(sampleValue(f, 'gateway_open_connections', {}), 3);
+  t.equal(sampleValue(f, 'gateway_inflight_requests', {}), 3);
   t.equal(sampleValue(f, 'gateway_workers', {}), 2);
   const h = histograms(f.get('gateway_request_duration_seconds')!).get(key({ route: 'GET /pets/{id}' }))!;
   t.equal(h.count, 4);
@@ -325,7 +325,7 @@ t.test('aggregator sums workers; removal keeps counters monotonic', async (t) =>
   f = parseProm(agg.render());
   t.equal(sampleValue(f, 'gateway_requests_total', ok), 3);
   t.equal(sampleValue(f, 'gateway_upstream_errors_total', { upstream: 'pets', kind: 'timeout' }), 2);
-  t.equal(sampleValue(f, 'gateway_open_connections', {}), 1);
+  t.equal(sampleValue(f, 'gateway_inflight_requests', {}), 1);
   t.equal(sampleValue(f, 'gateway_workers', {}), 1);
 
   // A snapshot of the dead worker still in flight is not counted twice.
@@ -406,7 +406,7 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
     gateway_integration_duration_seconds: 'histogram',
     gateway_response_bytes_total: 'counter',
     gateway_upstream_errors_total: 'counter',
-    gateway_open_connections: 'gauge',
+    gateway_inflight_requests: 'gauge',
     gateway_workers: 'gauge',
     gateway_config_generation: 'gauge',
     gateway_upstream_healthy_targets: 'gauge',
@@ -442,7 +442,7 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
 t.test('empty aggregator renders valid text', async (t) => {
   const f = parseProm(new MetricsAggregator().render());
   t.equal(sampleValue(f, 'gateway_workers', {}), 0);
-  t.equal(sampleValue(f, 'gateway_open_connections', {}), 0);
+  t.equal(sampleValue(f, 'gateway_inflight_requests', {}), 0);
   t.equal(f.get('gateway_requests_total')!.samples.length, 0);
 });
 

@@ -308,6 +308,10 @@ t.test('request serialization: request line, caller headers, our framing only', 
   await send(pool, req({ headers: 'host: h\r\nx-utf8: Zoë\r\n' }));
   t.ok(srv.requests[5]!.head.includes(`x-utf8: ${Buffer.from('Zoë', 'utf8').toString('latin1')}`), 'headers are sent as UTF-8');
 
+  await send(pool, req({ headers: 'host: h\r\nCONTENT-LENGTH: 5\r\ncontent-type: text/plain\r\nconnection-id: 7\r\nx-tab:\ta\tb\r\n' }));
+  t.equal(srv.requests[6]!.head, 'GET / HTTP/1.1\r\nhost: h\r\ncontent-type: text/plain\r\nconnection-id: 7\r\nx-tab:\ta\tb\r\n\r\n',
+    'only exact owned names are dropped, in any case');
+
   t.equal(srv.connections, 1);
 });
 
@@ -350,6 +354,11 @@ t.test('invalid requests fail with invalid_request after request() returns', asy
     ['empty line in headers', req({ headers: 'host: h\r\n\r\nGET /smuggled HTTP/1.1\r\n' })],
     ['bare LF in headers', req({ headers: 'host: h\nx-a: 1\r\n' })],
     ['obs-fold in headers', req({ headers: 'host: h\r\n x-a: 1\r\n' })],
+    ['bare CR in a header value', req({ headers: 'host: h\r\nx-a: 1\rcontent-length: 5\r\n' })],
+    ['control character in a header value', req({ headers: 'host: h\r\nx-a: 1\x01\r\n' })],
+    ['NUL in a header value', req({ headers: 'host: h\r\nx-a: 1\x00\r\n' })],
+    ['space before the colon', req({ headers: 'host: h\r\ncontent-length : 5\r\n' })],
+    ['line without a colon', req({ headers: 'host: h\r\nnocolon\r\n' })],
     ['bad contentLength', req({ method: 'POST', body: 'stream', contentLength: -1 })],
   ] as const) {
     const res = await send(pool, r);
