@@ -217,9 +217,14 @@ export const CORE_GEN = 0;
 export const CORE_TARGET = 1;
 
 /**
- * Whether pinning is on by default. Measured (see the bench report): PINNING_NOTE
+ * Pinning is off by default. Measured with `proxy.js --pin compare` (pinned and unpinned runs
+ * alternating in one session, 3 rounds x 10 s, 50 connections, 0.4-1 core of other tenants' load):
+ * req/s spread between rounds (CV) pinned 14-47% vs unpinned 7-43% (unpinned lower for 4 of 6
+ * target/tool pairs), p99 pinned 9-30 ms vs unpinned 2-7 ms (all 6), CPU per request the same.
+ * On a shared 2-core box a pinned process stalls whenever another tenant runs on its core;
+ * unpinned, the scheduler moves it. Re-check with `--pin compare` on a quiet machine.
  */
-export const DEFAULT_PIN = true;
+export const DEFAULT_PIN = false;
 
 /** Current affinity list ("0,1"), to restore after a pinned run. */
 export function getAffinity(pid: number): string {
@@ -424,7 +429,7 @@ export interface GatewayHandle {
 }
 
 /** `node dist/src/cli.js start --config FILE`; ready when the admin /ready answers 200. */
-export async function startGateway(apis: unknown[], opts: { core: number | null; env?: NodeJS.ProcessEnv }): Promise<GatewayHandle> {
+export async function startGateway(apis: unknown[], opts: { core: number | null; nodeArgs?: string[] }): Promise<GatewayHandle> {
   if (!existsSync(CLI_JS)) throw new Error(`${CLI_JS} missing: run \`npx tsc -p .\``);
   const port = await freePort();
   const adminPort = await freePort();
@@ -439,7 +444,8 @@ export async function startGateway(apis: unknown[], opts: { core: number | null;
     shutdown: { drainTimeoutMs: 2000 },
     apis,
   }, null, 2));
-  const proc = startProc('gateway', process.execPath, [CLI_JS, 'start', '--config', configFile], { core: opts.core, env: opts.env });
+  // Node flags (e.g. --cpu-prof, which NODE_OPTIONS refuses) reach the workers too: cluster forks with the master's execArgv.
+  const proc = startProc('gateway', process.execPath, [...(opts.nodeArgs ?? []), CLI_JS, 'start', '--config', configFile], { core: opts.core });
   proc.exited.then(() => rmSync(dir, { recursive: true, force: true }), () => {});
   await waitHttp200(proc, adminPort, '/ready', 30_000);
   let workers: number[] = [];

@@ -8,7 +8,6 @@
  * under test). Both servers can exceed what one generator thread sends, so CPU per request is the
  * number to compare; generator-bound runs are flagged.
  */
-import { rmSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -67,12 +66,11 @@ export async function runMockBench(opts: MockBenchOptions = {}): Promise<MockBen
     const hello = await startHelloUws(BODY, core);
     const targets: Target[] = [{ name: 'uws', url: `http://127.0.0.1:${hello.port}/mock`, pids: hello.pids }];
     try {
-      const env = o.cpuProfDir ? { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.cpuProfDir}`.trim() } : undefined;
-      if (o.cpuProfDir) rmSync(o.cpuProfDir, { recursive: true, force: true });
+      const nodeArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
       gw = await startGateway([{
         name: 'bench',
         routes: [{ route: 'GET /mock', integration: { type: 'mock', status: 200, headers: { 'content-type': 'application/json' }, body: BODY } }],
-      }], { core, env });
+      }], { core, nodeArgs });
       const g = gw;
       targets.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/mock`, pids: () => g.workers, sidePids: () => [g.proc.pid] });
     } catch (e) {
@@ -137,6 +135,7 @@ export async function runMockBench(opts: MockBenchOptions = {}): Promise<MockBen
     lines.push(mdTable(['', 'autocannon', 'wrk'], Object.entries(ratios).map(([k, v]) => [k, fmt.ratio(v.autocannon), fmt.ratio(v.wrk)])), '');
     if (cpuProfileTop) {
       lines.push('## Gateway worker CPU profile — top self time (busy time only)', '');
+      lines.push('The gateway ran with --cpu-prof in this run: its numbers above include the profiler\'s overhead.', '');
       lines.push(mdTable(['function', 'self ms', 'share'], cpuProfileTop.map((f) => [`\`${f.label}\``, f.ms.toFixed(0), fmt.pct(f.share)])), '');
     }
     lines.push('## All runs', '', runsTable(runs), '');

@@ -20,9 +20,9 @@ import { UpstreamPool, type ResponseSink, type UpstreamRequest } from '../src/up
 export interface UpstreamClientBenchOptions {
   /** Requests in flight per client. Default 64. */
   concurrency?: number;
-  /** Length of one measured round. Default 4000 ms. */
+  /** Length of one measured round. Default 3000 ms. */
   durationMs?: number;
-  /** Rounds per client (interleaved). Default 3. */
+  /** Rounds per client (interleaved). Default 5. */
   rounds?: number;
   server?: 'raw' | 'http';
   log?: (line: string) => void;
@@ -198,8 +198,8 @@ function median(xs: number[]): number {
 
 export async function runUpstreamClientBench(opts: UpstreamClientBenchOptions = {}): Promise<UpstreamClientBenchResult> {
   const concurrency = opts.concurrency ?? 64;
-  const durationMs = opts.durationMs ?? 4000;
-  const rounds = opts.rounds ?? 3;
+  const durationMs = opts.durationMs ?? 3000;
+  const rounds = opts.rounds ?? 5;
   const log = opts.log ?? (() => {});
   const server = await startServer(opts.server ?? 'raw');
   try {

@@ -258,7 +258,9 @@ class ProxyCall implements ResponseSink {
     if (ctx.aborted || ctx.done) return;
     const now = Date.now();
     this.opts.onUpstreamError(err.kind);
-    if (this.target !== null && err.kind !== 'pool_full') this.opts.group.failure(this.target, now);
+    // Only the target's own failures count against its breaker: a full local queue or a request
+    // we could not send (invalid_request) says nothing about the target's health.
+    if (this.target !== null && err.kind !== 'pool_full' && err.kind !== 'invalid_request') this.opts.group.failure(this.target, now);
     if (this.status === 0 && this.canRetry(err)) {
       this.exchange = null;
       this.start();

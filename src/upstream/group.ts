@@ -200,11 +200,10 @@ export class UpstreamGroup {
       onEnd: () => {},
       onError: (_e: UpstreamError) => done(false),
     };
-    const ex = t.pool.request({
+    t.pool.request({
       method: 'GET', path: hc.path, headers: `${t.hostLine}user-agent: gateway-health-check\r\n`, body: null,
       idempotent: true, connectTimeoutMs: hc.timeoutMs, timeoutMs: hc.timeoutMs,
     }, sink);
-    ex.end();
   }
 
   close(): void {

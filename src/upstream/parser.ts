@@ -230,7 +230,9 @@ export class ResponseParser {
           pos += n;
           this.remaining -= n;
           if (this.remaining === 0) this.state = S_COMPLETE;
-          if (!this.h.onResponseBody(chunk)) this.paused = true;
+          const ok = this.h.onResponseBody(chunk);
+          if (this.gen !== gen) return;
+          if (!ok) this.paused = true;
           break;
         }
         case S_CHUNK_DATA: {
@@ -239,13 +241,17 @@ export class ResponseParser {
           pos += n;
           this.remaining -= n;
           if (this.remaining === 0) this.state = S_CHUNK_DATA_CR;
-          if (!this.h.onResponseBody(chunk)) this.paused = true;
+          const ok = this.h.onResponseBody(chunk);
+          if (this.gen !== gen) return;
+          if (!ok) this.paused = true;
           break;
         }
         case S_BODY_EOF: {
           const chunk = pos === 0 ? buf : buf.subarray(pos);
           pos = len;
-          if (!this.h.onResponseBody(chunk)) this.paused = true;
+          const ok = this.h.onResponseBody(chunk);
+          if (this.gen !== gen) return;
+          if (!ok) this.paused = true;
           break;
         }
         case S_IDLE:

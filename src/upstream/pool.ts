@@ -2,8 +2,13 @@
  * Keep-alive HTTP/1.1 client pool for one upstream target (host, port): the gateway's hot path.
  *
  * Lean on purpose (no Promise, no EventEmitter, no per-request timer): one Exchange object per
- * request, one Conn per socket with its listeners attached once, one interval sweep for every
- * timeout of every pool. Callers serialize their own headers; we add the request line and framing.
+ * request, one Conn per socket with its listeners attached once, reads into one shared buffer,
+ * one interval sweep for every timeout of every pool. Callers serialize their own headers; we add
+ * the request line and framing. Plain TCP only (no TLS).
+ *
+ * Callbacks: exactly one of onEnd / onError per request, never from inside request() or abort();
+ * onError may follow onHead and onData. Sink callbacks must not throw (they run inside socket
+ * event handlers).
  */
 import net from 'node:net';
 import { ResponseParser, type ParserOptions, type ResponseHandler } from './parser.js';
@@ -63,19 +68,30 @@ export interface UpstreamRequest {
 }
 
 export interface ResponseSink {
+  /** Final response head (1xx are skipped). headers: flat [name, value, ...], names lower-cased. */
   onHead(status: number, headers: string[], hasBody: boolean): void;
-  /** Return false to pause reading until exchange.resume(); no onData comes before that. */
+  /**
+   * A piece of body: a view into a read buffer shared by all upstream sockets, valid only until
+   * this call returns (copy it to keep it; uWS write/tryEnd copy what they keep). Return false
+   * to stop reading until exchange.resume(); no onData comes before that.
+   */
   onData(chunk: Buffer): boolean;
   onEnd(): void;
   onError(err: UpstreamError): void;
 }
 
 export interface Exchange {
-  /** Streaming request body; false → wait for onDrain. */
+  /**
+   * Streaming request body (body: 'stream'); false → wait for onDrain. Writes after the
+   * exchange ended are dropped (return true). Going past contentLength, or end() short of it,
+   * destroys the socket and ends the exchange with 'invalid_request'.
+   */
   write(chunk: Buffer): boolean;
+  /** Ends a streamed body (chunked terminator, or checks contentLength); no-op for others. */
   end(): void;
   onDrain: (() => void) | null;
   pause(): void;
+  /** May deliver held-back body (and onEnd) synchronously, before it returns. */
   resume(): void;
   /** The client went away: destroy the socket (never pooled again); no callback after this. */
   abort(): void;
@@ -113,8 +129,6 @@ const DEFAULT_MAX_QUEUE = 1024;
 const DEFAULT_IDLE_TIMEOUT_MS = 4000;
 /** Sweep period for every timeout; deadlines fire up to this late. */
 export const TIMER_TICK_MS = 50;
-/** Buffer bodies up to this size are copied behind the head and sent in one write. */
-const SMALL_BODY = 16 * 1024;
 
 /**
  * One read buffer for every upstream socket in the process (net `onread`): reads are handled
@@ -305,11 +319,11 @@ class Ex implements Exchange {
       c.destroy();
     }
   }
+}
 
-  /** Called on nextTick after queued stream chunks reached a socket without filling it. */
-  readonly drainSoon = (): void => {
-    if (!this.done && this.conn !== null && this.onDrain !== null) this.onDrain();
-  };
+/** On nextTick after queued stream chunks reached a socket without filling it. */
+function drainSoon(ex: Ex): void {
+  if (!ex.done && ex.conn !== null && ex.onDrain !== null) ex.onDrain();
 }
 
 // --- connection ---
@@ -441,20 +455,14 @@ class Conn implements ResponseHandler {
       }
       s.uncork();
       // The caller saw write() → false while queued; tell it to go on unless 'drain' will.
-      if (!ex.ended && !s.writableNeedDrain) process.nextTick(ex.drainSoon);
+      if (!ex.ended && !s.writableNeedDrain) process.nextTick(drainSoon, ex);
     } else {
       ex.bodyWired = true;
       ex.bodyDone = true;
-      const n = body.length;
-      if (n === 0) s.write(ex.headStr);
-      else if (n <= SMALL_BODY) {
-        // One buffer, one write syscall; cheaper than cork + writev for small bodies.
-        const hl = Buffer.byteLength(ex.headStr);
-        const buf = Buffer.allocUnsafe(hl + n);
-        buf.write(ex.headStr, 0, hl);
-        body.copy(buf, hl);
-        s.write(buf);
-      } else {
+      if (body.length === 0) s.write(ex.headStr);
+      else {
+        // Head and body in one writev. Copying both into one buffer instead measured the same
+        // CPU per request (10.7 us, 350-byte JSON POST, bench/upstream-client.ts server).
         s.cork();
         s.write(ex.headStr);
         s.write(body);

@@ -22,8 +22,9 @@ const sink = await startUpstream((req, res) => {
   req.on('end', () => res.end(JSON.stringify({ n, sha: h.digest('hex') })));
 }, { readBody: false });
 
-const source = await startUpstream((_req, res) => {
-  res.writeHead(200, { 'content-length': String(SIZE), 'content-type': 'application/octet-stream' });
+/** Serves SIZE bytes of the pattern, with Content-Length or (without) chunked, honouring backpressure. */
+const serve = (withLength: boolean) => startUpstream((_req, res) => {
+  res.writeHead(200, withLength ? { 'content-length': String(SIZE) } : { 'content-type': 'application/octet-stream' });
   let i = 0;
   const pump = () => {
     while (i < SIZE / CHUNK) {
@@ -33,18 +34,8 @@ const source = await startUpstream((_req, res) => {
   };
   pump();
 }, { readBody: false });
-
-const chunkedSource = await startUpstream((_req, res) => {
-  res.writeHead(200, { 'content-type': 'application/octet-stream' }); // chunked
-  let i = 0;
-  const pump = () => {
-    while (i < SIZE / CHUNK) {
-      if (!res.write(pattern(i++))) return void res.once('drain', pump);
-    }
-    res.end();
-  };
-  pump();
-}, { readBody: false });
+const source = await serve(true);
+const chunkedSource = await serve(false);
 
 const gw = await startGateway({
   limits: { maxBodyBytes: 200 * 1024 * 1024 },
