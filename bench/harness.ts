@@ -164,6 +164,26 @@ export function cv(xs: number[]): number {
   return Math.sqrt(v) / mean;
 }
 
+/** CLI number flag: the default when absent, exit 2 on anything but a number >= min. */
+export function cliNumber(flag: string, v: string | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    process.stderr.write(`--${flag}: expected a number >= ${min}, got "${v}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+export function cliChoice<T extends string>(flag: string, v: string | undefined, choices: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(v)) {
+    process.stderr.write(`--${flag}: expected one of ${choices.join(', ')}, got "${v}"\n`);
+    process.exit(2);
+  }
+  return v as T;
+}
+
 export function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
@@ -217,12 +237,14 @@ export const CORE_GEN = 0;
 export const CORE_TARGET = 1;
 
 /**
- * Pinning is off by default. Measured with `proxy.js --pin compare` (pinned and unpinned runs
- * alternating in one session, 3 rounds x 10 s, 50 connections, 0.4-1 core of other tenants' load):
- * req/s spread between rounds (CV) pinned 14-47% vs unpinned 7-43% (unpinned lower for 4 of 6
- * target/tool pairs), p99 pinned 9-30 ms vs unpinned 2-7 ms (all 6), CPU per request the same.
- * On a shared 2-core box a pinned process stalls whenever another tenant runs on its core;
- * unpinned, the scheduler moves it. Re-check with `--pin compare` on a quiet machine.
+ * Pinning is off by default: unpinned was the more stable layout in both conditions measured with
+ * `proxy.js --pin compare` (pinned and unpinned runs alternating in one session, 3 x 10 s, 50
+ * connections; bench/results/proxy-pin-compare-*):
+ * - 0.4-1 core of other tenants' load: req/s CV pinned 14-47% vs unpinned 7-43% (unpinned lower
+ *   for 4 of 6 target/tool pairs), p99 pinned 9-30 ms vs unpinned 2-7 ms (all 6); a pinned process
+ *   stalls whenever another tenant runs on its core, unpinned the scheduler moves it.
+ * - quiet machine: req/s CV pinned 4-15% vs unpinned 3-7% (unpinned lower for 5 of 6).
+ * CPU per request was the same either way. Re-check with `--pin compare` on other hardware.
  */
 export const DEFAULT_PIN = false;
 

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   CORE_GEN, CORE_TARGET, DEFAULT_PIN, type Run, type Summary, type Target, fmt, findCpuProfile, getAffinity, hasTaskset, httpGet, installCleanupHandlers,
-  machineInfo, mdTable, runInterleaved, runsTable, setAffinity, startGateway, startHelloUws, stopAll, stopProc,
+  machineInfo, mdTable, childPids, cliChoice, cliNumber, runInterleaved, runsTable, setAffinity, startGateway, startHelloUws, stopAll, stopProc,
   summarize, summaryTable, topSelfTime, which, writeResults, type GatewayHandle,
 } from './harness.js';
 
@@ -72,7 +72,9 @@ export async function runMockBench(opts: MockBenchOptions = {}): Promise<MockBen
         routes: [{ route: 'GET /mock', integration: { type: 'mock', status: 200, headers: { 'content-type': 'application/json' }, body: BODY } }],
       }], { core, nodeArgs });
       const g = gw;
-      targets.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/mock`, pids: () => g.workers, sidePids: () => [g.proc.pid] });
+      // Re-read per run: a restarted worker has a new pid.
+      const workers = () => { const c = childPids(g.proc.pid); return c.length > 0 ? c : g.workers; };
+      targets.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/mock`, pids: workers, sidePids: () => [g.proc.pid] });
     } catch (e) {
       skipped.gateway = `did not start: ${(e as Error).message.split('\n').slice(0, 6).join(' / ')}`;
       log(`gateway ${skipped.gateway}`);
@@ -166,16 +168,16 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       'cpu-prof': { type: 'string' },
     },
   });
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
   installCleanupHandlers();
   const quick = values.quick === true;
+  const pin = cliChoice('pin', values.pin, ['on', 'off'] as const);
   try {
     const r = await runMockBench({
-      durationS: num(values.duration, quick ? 3 : 10),
-      rounds: num(values.rounds, quick ? 1 : 3),
-      connections: num(values.connections, 50),
-      warmupS: num(values.warmup, quick ? 1 : 2),
-      pin: values.pin === undefined ? undefined : values.pin === 'on',
+      durationS: cliNumber('duration', values.duration, quick ? 3 : 10, 1),
+      rounds: cliNumber('rounds', values.rounds, quick ? 1 : 3, 1),
+      connections: cliNumber('connections', values.connections, 50, 1),
+      warmupS: cliNumber('warmup', values.warmup, quick ? 1 : 2, 1),
+      pin: pin === undefined ? undefined : pin === 'on',
       wrk: !values['no-wrk'],
       cpuProfDir: values['cpu-prof'] ?? null,
       log: (s) => process.stderr.write(`${s}\n`),

@@ -19,7 +19,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   CORE_GEN, CORE_TARGET, DEFAULT_PIN, NGINX_MISSING, type Run, type Summary, type Target, fmt, findCpuProfile, getAffinity, hasTaskset, httpGet,
-  installCleanupHandlers, machineInfo, childPids, mdTable, measureRun, median, nginxVersion, runInterleaved, runsTable,
+  installCleanupHandlers, machineInfo, childPids, cliChoice, cliNumber, mdTable, measureRun, median, nginxVersion, runInterleaved, runsTable,
   setAffinity, startGateway, startHelloUws, startNginxProxy, startNginxUpstream, stopAll, stopProc, summarize,
   summaryTable, topSelfTime, which, writeResults, type GatewayHandle, type Proc,
 } from './harness.js';
@@ -189,7 +189,9 @@ export async function runProxyBench(opts: ProxyBenchOptions = {}): Promise<Proxy
         ],
       }], { core: null, nodeArgs });
       const g = gw;
-      proxies.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/proxy/x`, pids: () => g.workers, side: () => [g.proc.pid], all: () => [g.proc.pid, ...g.workers] });
+      // Re-read per run: a restarted worker has a new pid.
+      const workers = () => { const c = childPids(g.proc.pid); return c.length > 0 ? c : g.workers; };
+      proxies.push({ name: 'gateway', url: `http://127.0.0.1:${g.port}/proxy/x`, pids: workers, side: () => [g.proc.pid], all: () => [g.proc.pid, ...workers()] });
     } catch (e) {
       skipped.gateway = `did not start: ${(e as Error).message.split('\n').slice(0, 6).join(' / ')}`;
       log(`gateway ${skipped.gateway}`);
@@ -365,24 +367,24 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       warmup: { type: 'string' },
       quick: { type: 'boolean', default: false },
       pin: { type: 'string' },
-      upstream: { type: 'string', default: 'uws' },
+      upstream: { type: 'string' },
       'no-wrk': { type: 'boolean', default: false },
       'retry-noisy': { type: 'string' },
       'cpu-prof': { type: 'string' },
     },
   });
-  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
   installCleanupHandlers();
   const quick = values.quick === true;
+  const pin = cliChoice('pin', values.pin, ['on', 'off', 'compare'] as const);
   try {
     const r = await runProxyBench({
-      durationS: num(values.duration, quick ? 3 : 10),
-      rounds: num(values.rounds, quick ? 1 : 3),
-      connections: num(values.connections, 50),
-      warmupS: num(values.warmup, quick ? 1 : 2),
-      pin: values.pin === undefined ? undefined : values.pin === 'compare' ? 'compare' : values.pin === 'on',
-      retryNoisy: num(values['retry-noisy'], 0),
-      upstream: values.upstream as 'auto' | 'uws' | 'nginx',
+      durationS: cliNumber('duration', values.duration, quick ? 3 : 10, 1),
+      rounds: cliNumber('rounds', values.rounds, quick ? 1 : 3, 1),
+      connections: cliNumber('connections', values.connections, 50, 1),
+      warmupS: cliNumber('warmup', values.warmup, quick ? 1 : 2, 1),
+      pin: pin === undefined ? undefined : pin === 'compare' ? 'compare' : pin === 'on',
+      retryNoisy: cliNumber('retry-noisy', values['retry-noisy'], 0, 0),
+      upstream: cliChoice('upstream', values.upstream, ['auto', 'uws', 'nginx'] as const),
       wrk: !values['no-wrk'],
       cpuProfDir: values['cpu-prof'] ?? null,
       log: (s) => process.stderr.write(`${s}\n`),
