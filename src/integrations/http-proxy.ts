@@ -12,18 +12,42 @@ import { finish, hooks, sendError } from '../worker/respond.js';
  * (the pool adds Content-Length or chunked); the client's framing headers are never forwarded.
  */
 
-/** Request headers that belong to one connection (RFC 9110 7.6.1) or that the gateway rewrites. */
-const DROP_REQUEST = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'content-length', 'host', 'expect', 'proxy-authorization', 'x-forwarded-for', 'x-forwarded-proto',
-  'x-forwarded-host', 'forwarded-by-gateway',
-]);
+/**
+ * Request headers that belong to one connection (RFC 9110 7.6.1) or that the gateway rewrites.
+ * Switch on length rather than a Set: uWS hands over fresh strings, and Set.has hashes each one.
+ */
+function dropRequestHeader(name: string): boolean {
+  switch (name.length) {
+    case 2: return name === 'te';
+    case 4: return name === 'host';
+    case 6: return name === 'expect';
+    case 7: return name === 'trailer' || name === 'upgrade';
+    case 10: return name === 'connection' || name === 'keep-alive';
+    case 14: return name === 'content-length';
+    case 15: return name === 'x-forwarded-for';
+    case 16: return name === 'proxy-connection' || name === 'x-forwarded-host';
+    case 17: return name === 'transfer-encoding' || name === 'x-forwarded-proto';
+    case 19: return name === 'proxy-authorization';
+    default: return false;
+  }
+}
 
-/** Response headers the gateway must not copy: framing is uWS's, Date is written by uWS. */
-const DROP_RESPONSE = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length', 'date',
-  'te', 'trailer', 'upgrade',
-]);
+/**
+ * Response headers the gateway must not copy: framing is uWS's, Date is written by uWS. A switch on
+ * length instead of a Set: names arrive as fresh strings, and Set.has hashes each one.
+ */
+function dropResponseHeader(name: string): boolean {
+  switch (name.length) {
+    case 2: return name === 'te';
+    case 4: return name === 'date';
+    case 7: return name === 'trailer' || name === 'upgrade';
+    case 10: return name === 'connection' || name === 'keep-alive';
+    case 14: return name === 'content-length';
+    case 16: return name === 'proxy-connection';
+    case 17: return name === 'transfer-encoding';
+    default: return false;
+  }
+}
 
 /**
  * Bodies up to this size are read whole before the upstream request starts: the request goes out in
@@ -73,6 +97,8 @@ function renderPath(parts: Part[], params: Record<string, string> | null): strin
   }
   return s;
 }
+
+const KEEPALIVE_OR_CLOSE = /^\s*(?:keep-alive|close)\s*$/i;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
@@ -159,7 +185,7 @@ class ProxyCall implements ResponseSink {
     const h = this.responseHeaders!;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i]!;
-      if (!DROP_RESPONSE.has(name)) res.writeHeader(name, h[i + 1]!);
+      if (!dropResponseHeader(name)) res.writeHeader(name, h[i + 1]!);
     }
     res.writeHeader(hooks.requestIdHeader, ctx.requestId);
     if (!this.hasBody && this.total >= 0 && ctx.method === 'HEAD') res.writeHeader('content-length', String(this.total));
@@ -169,6 +195,17 @@ class ProxyCall implements ResponseSink {
     const ctx = this.ctx;
     if (ctx.aborted || ctx.done) return true;
     const res = ctx.res;
+    if (this.written === 0 && chunk.length === this.total) {
+      // The whole body in one read (the common small response): one corked end(), one send.
+      res.cork(() => {
+        if (!ctx.headSent) this.writeHead();
+        res.end(chunk, hooks.draining);
+      });
+      this.written = chunk.length;
+      ctx.bytesOut = chunk.length;
+      finish(ctx);
+      return true;
+    }
     if (this.total >= 0) {
       // Known length: tryEnd lets uWS write Content-Length and tells us about backpressure.
       let ok = false, done = false;
@@ -314,7 +351,7 @@ export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => v
     let connectionTokens: string | undefined;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i]!;
-      if (DROP_REQUEST.has(name)) {
+      if (dropRequestHeader(name)) {
         if (name === 'x-forwarded-for') xff = xff === '' ? h[i + 1]! : `${xff}, ${h[i + 1]!}`;
         else if (name === 'connection') connectionTokens = h[i + 1];
         continue;
@@ -322,13 +359,14 @@ export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => v
       if (name === hooks.requestIdHeader) continue;
       block += `${name}: ${h[i + 1]!}\r\n`;
     }
-    if (connectionTokens !== undefined) block = dropConnectionTokens(block, connectionTokens);
+    // "keep-alive" / "close" name no header: only other tokens need the (slow) removal pass.
+    if (connectionTokens !== undefined && !KEEPALIVE_OR_CLOSE.test(connectionTokens)) block = dropConnectionTokens(block, connectionTokens);
     block += `x-forwarded-for: ${xff === '' ? ctx.ip : `${xff}, ${ctx.ip}`}\r\nx-forwarded-proto: http\r\n`;
     if (ctx.host !== '') block += `x-forwarded-host: ${ctx.host}\r\n`;
     block += `${hooks.requestIdHeader}: ${ctx.requestId}\r\n${staticHeaders}`;
 
     const call = new ProxyCall(ctx, opts, path, block);
-    ctx.onAbort = () => call.abort();
+    ctx.abortable = call;
 
     const res = ctx.res;
     const hasBody = ctx.chunked || ctx.contentLength > 0;

@@ -39,6 +39,22 @@ export interface AppOptions {
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * Request ids shaped like AWS's (UUID text): 80 random bits per worker start, then a 48-bit
+ * counter. Unique across workers and restarts with overwhelming probability, and ~10x cheaper than
+ * randomUUID() (which took ~6% of a worker's busy time on the mock route, bench/mock.ts profile).
+ * Ids are not secrets: nothing may rely on them being unguessable.
+ */
+const ID_PREFIX = (() => {
+  const h = randomUUID().replace(/-/g, '');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${(8 + (parseInt(h[16]!, 16) & 3)).toString(16)}${h.slice(17, 20)}-`;
+})();
+let idCounter = 0;
+function nextRequestId(): string {
+  const n = (++idCounter).toString(16);
+  return ID_PREFIX + '000000000000'.slice(n.length) + n;
+}
+
 export class GatewayApp {
   readonly app: TemplatedApp;
   plan: Plan;
@@ -139,7 +155,7 @@ export class GatewayApp {
       ctx.chunked = true;
     }
 
-    ctx.requestId = opts.trustIncomingRequestId && requestIdIn !== '' && SAFE_ID.test(requestIdIn) ? requestIdIn : randomUUID();
+    ctx.requestId = opts.trustIncomingRequestId && requestIdIn !== '' && SAFE_ID.test(requestIdIn) ? requestIdIn : nextRequestId();
 
     const route = this.route(ctx);
     if (route === null) return sendErrorSync(ctx, Errors.RESOURCE_NOT_FOUND, ctx.contentLength > 0 || ctx.chunked);
@@ -151,9 +167,9 @@ export class GatewayApp {
     }
     res.onAborted(() => {
       ctx.aborted = true;
-      const abort = ctx.onAbort;
-      ctx.onAbort = null;
-      if (abort !== null) abort();
+      const a = ctx.abortable;
+      ctx.abortable = null;
+      if (a !== null) a.abort();
       if (!ctx.done) {
         ctx.status = 499; // nginx's "client closed request"
         ctx.errorMessage = 'client closed connection';

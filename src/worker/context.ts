@@ -38,8 +38,8 @@ export class RequestContext {
   integrationStartMs: number;
   integrationEndMs: number;
   errorMessage: string;
-  /** Called once when the client aborts; set by whichever phase owns async work. */
-  onAbort: (() => void) | null;
+  /** Told once when the client aborts; set by whichever phase owns async work (an object, not a closure). */
+  abortable: { abort(): void } | null;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
     this.res = res;
@@ -64,7 +64,7 @@ export class RequestContext {
     this.integrationStartMs = 0;
     this.integrationEndMs = 0;
     this.errorMessage = '';
-    this.onAbort = null;
+    this.abortable = null;
   }
 
   /** Value of the first header with this lower-case name, or undefined. */
