@@ -127,6 +127,27 @@ const DEFAULT_MAX_SOCKETS = 256;
 const DEFAULT_MAX_QUEUE = 1024;
 /** Below the 5 s keep-alive timeout of Node, nginx (75 s) and most servers: we close first. */
 const DEFAULT_IDLE_TIMEOUT_MS = 4000;
+/**
+ * A request head on an idle, connected socket goes straight to the libuv handle, skipping the
+ * Writable stream machinery (the same WriteWrap path net.Socket ends in). Falls back to
+ * socket.write when anything is queued or the socket is still connecting.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const streamWrap = (() => { try { return (process as any).binding('stream_wrap'); } catch { return null; } })();
+function onFastWriteComplete(): void {}
+function fastWrite(s: net.Socket, str: string): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const h = (s as any)._handle;
+  if (streamWrap === null || h == null || s.connecting || s.writableLength !== 0 || s.destroyed) return false;
+  const req = new streamWrap.WriteWrap();
+  req.handle = h;
+  req.oncomplete = onFastWriteComplete;
+  req.async = false;
+  req.bytes = 0;
+  req.buffer = null;
+  return h.writeUtf8String(req, str) === 0;
+}
+
 /** Sweep period for every timeout; deadlines fire up to this late. */
 export const TIMER_TICK_MS = 50;
 
@@ -435,7 +456,7 @@ class Conn implements ResponseHandler {
     const body = ex.req.body;
     ex.written = true;
     if (body === null) {
-      s.write(ex.headStr);
+      if (!fastWrite(s, ex.headStr)) s.write(ex.headStr);
       ex.bodyDone = true;
     } else if (body === 'stream') {
       this.chunked = ex.req.contentLength === undefined;
