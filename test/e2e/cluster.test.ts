@@ -91,3 +91,24 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   t.equal(await code, 0, 'exit code 0');
   await t.rejects(get(gw.port, '/slow'), 'no longer accepting');
 });
+
+t.test('crash loop: a slot that keeps dying is given up, and with none left the master exits 1', { timeout: 60_000 }, async (t) => {
+  const gw = await startGateway({ apis: apis('v1') }, { workers: 1 });
+  t.teardown(() => gw.stop('SIGKILL'));
+  const killed = new Set<number>();
+  const exited = new Promise<number | null>((r) => gw.proc.once('exit', (code) => r(code)));
+  let done = false;
+  void exited.then(() => { done = true; });
+  // Kill every worker as soon as it reports ready (each one dies young: a crash loop).
+  while (!done) {
+    try {
+      const info = await readyInfo(gw.adminPort);
+      for (const pid of info.pids) if (!killed.has(pid)) { killed.add(pid); process.kill(pid, 'SIGKILL'); }
+    } catch { /* admin closed while exiting */ }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(await exited, 1, 'master exits 1');
+  t.equal(killed.size, 8, 'gave up after 8 consecutive quick crashes');
+  t.match(gw.output(), /crash loop/);
+  t.match(gw.output(), /restartInMs":1600/, 'backoff doubled');
+});
