@@ -1,5 +1,5 @@
 import t from 'tap';
-import { get, startGateway } from '../helpers/gateway.js';
+import { freePort, get, startGateway } from '../helpers/gateway.js';
 import { startRawUpstream, startUpstream } from '../helpers/upstream.js';
 import { rawRequest, statusOf } from '../helpers/raw.js';
 
@@ -174,4 +174,19 @@ t.test('upstream dying mid-body cuts the client connection (no fake success)', a
 t.test('the gateway still serves after all of the above', async (t) => {
   const r = await get(gw.port, '/pets/7');
   t.equal(r.status, 200);
+});
+
+t.test('client IP text: IPv6 in RFC 5952 form, IPv4-mapped as dotted quad', async (t) => {
+  const { formatIpv6 } = await import('../../src/worker/app.js');
+  const v6 = (s: string) => Uint8Array.from(Buffer.from(s.replace(/:/g, ''), 'hex'));
+  t.equal(formatIpv6(v6('0000:0000:0000:0000:0000:0000:0000:0001')), '::1');
+  t.equal(formatIpv6(v6('2001:0db8:0000:0000:0001:0000:0000:0001')), '2001:db8::1:0:0:1');
+  t.equal(formatIpv6(v6('2001:0db8:0000:0001:0001:0001:0001:0001')), '2001:db8:0:1:1:1:1:1', 'a single zero group is not compressed');
+  t.equal(formatIpv6(v6('0000:0000:0000:0000:0000:0000:0000:0000')), '::');
+  // Through a dual-stack listener: an IPv4 client arrives IPv4-mapped and is reported as 127.0.0.1.
+  const dualPort = await freePort();
+  const dual = await startGateway({ listen: { host: '::', port: dualPort }, apis: [{ name: 'a', upstreams: { u: { targets: [up.url] } }, routes: [{ route: 'GET /ip', integration: { type: 'http_proxy', upstream: 'u' } }] }] });
+  t.teardown(() => dual.stop());
+  const r = await get(dualPort, '/ip');
+  t.equal(JSON.parse(r.body).headers['x-forwarded-for'], '127.0.0.1');
 });
