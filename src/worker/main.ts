@@ -33,7 +33,8 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
     plan = compilePlan(config, { onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind) });
     metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);
     const wm = metrics;
-    const al = createAccessLog(config.accessLog.enabled ? config.accessLog.destination : false);
+    const logEnabled = config.accessLog.enabled;
+    const al = createAccessLog(logEnabled ? config.accessLog.destination : false);
     accessLog = al;
     const completed = (ctx: RequestContext) => {
       wm.requestEnded();
@@ -43,6 +44,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       const integration = ctx.integrationStartMs === 0 ? -1 : (ctx.integrationEndMs === 0 ? now : ctx.integrationEndMs) - ctx.integrationStartMs;
       wm.request(route === null ? 0 : route.id, ctx.status, latency, ctx.bytesOut);
       if (integration >= 0) wm.integrationLatency(route === null ? 0 : route.id, integration);
+      if (!logEnabled) return; // no entry object to build and drop
       al.log({
         requestId: ctx.requestId,
         ip: ctx.ip,
