@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,18 +8,11 @@ import { request as httpRequest } from 'node:http';
 
 /** Test harness: real gateway processes started through the CLI, on free ports. */
 
-export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+// One free-port helper for tests and benchmarks.
+import { freePort } from '../../bench/harness.js';
+export { freePort };
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
 export interface Gateway {
   port: number;
