@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { normalizeTargets } from '../config/index.js';
-import type { Config } from '../config/index.js';
+import { Value } from '@sinclair/typebox/value';
+import { normalizeTargets, urlPath, UpstreamSchema } from '../config/index.js';
+import type { Config, Upstream } from '../config/index.js';
 import { Router, RouteConflictError } from '../router/index.js';
 import { compileMock } from '../integrations/mock.js';
 import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
@@ -75,27 +76,12 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
 
   config.apis.forEach((api, ai) => {
     const groupByName = new Map<string, UpstreamGroup>();
-    const groupFor = (name: string, o: Omit<GroupOptions, 'name'>): UpstreamGroup => {
-      const g = new UpstreamGroup({ ...o, name });
+    const groupFor = (name: string, u: Upstream): UpstreamGroup => {
+      const g = new UpstreamGroup(groupOptions(name, u));
       groups.push(g);
       return g;
     };
-    for (const [name, u] of Object.entries(api.upstreams ?? {})) {
-      groupByName.set(name, groupFor(`${api.name}/${name}`, {
-        targets: normalizeTargets(u.targets),
-        balance: u.balance,
-        maxSockets: u.keepAlive.maxSockets,
-        idleTimeoutMs: u.keepAlive.idleTimeoutMs,
-        connectTimeoutMs: u.connectTimeoutMs,
-        retries: u.retries,
-        healthCheck: u.healthCheck === undefined ? undefined : {
-          path: u.healthCheck.path, intervalMs: u.healthCheck.intervalMs, timeoutMs: u.healthCheck.timeoutMs,
-          healthyThreshold: u.healthCheck.healthyThreshold, unhealthyThreshold: u.healthCheck.unhealthyThreshold,
-          expectStatus: [u.healthCheck.expectStatus[0]!, u.healthCheck.expectStatus[1]!],
-        },
-        circuitBreaker: u.circuitBreaker,
-      }));
-    }
+    for (const [name, u] of Object.entries(api.upstreams ?? {})) groupByName.set(name, groupFor(`${api.name}/${name}`, u));
 
     const defs: { method: string; path: string; data: CompiledRoute }[] = [];
     let defaultRoute: CompiledRoute | null = null;
@@ -111,20 +97,13 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       } else {
         let group: UpstreamGroup;
         let pathTemplate: ReturnType<typeof compileTemplate> | null = null;
-        let templateQuery = '';
         if (integ.uri !== undefined) {
+          // A uri is a one-target upstream with the schema's upstream defaults; its path is the template.
           const u = new URL(integ.uri);
-          group = groupFor(`${api.name}/${r.route}`, {
-            targets: [{ url: `${u.protocol}//${u.host}`, weight: 1 }], balance: 'round_robin',
-            maxSockets: 256, idleTimeoutMs: 4000, connectTimeoutMs: integ.connectTimeoutMs ?? 5000, retries: 1,
-            circuitBreaker: { failureThreshold: 5, openMs: 10000 },
-          });
-          // The template's own path and query, with {var} left in (URL would percent-encode braces).
-          const slash = integ.uri.indexOf('/', integ.uri.indexOf('//') + 2);
-          const rawPath = slash < 0 ? '/' : integ.uri.slice(slash);
-          const qi = rawPath.indexOf('?');
-          pathTemplate = compileTemplate(qi < 0 ? rawPath : rawPath.slice(0, qi));
-          templateQuery = qi < 0 ? '' : rawPath.slice(qi + 1);
+          const spec = Value.Default(UpstreamSchema, { targets: [`${u.protocol}//${u.host}`] }) as Upstream;
+          if (integ.connectTimeoutMs !== undefined) spec.connectTimeoutMs = integ.connectTimeoutMs;
+          group = groupFor(`${api.name}/${r.route}`, spec);
+          pathTemplate = compileTemplate(urlPath(integ.uri) || '/');
         } else {
           const g = groupByName.get(integ.upstream!);
           if (g === undefined) {
@@ -138,7 +117,6 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         route.handle = compileHttpProxy({
           group,
           pathTemplate,
-          templateQuery,
           timeoutMs: integ.timeoutMs,
           connectTimeoutMs: integ.connectTimeoutMs ?? group.connectTimeoutMs,
           preserveHost: integ.preserveHost ?? false,
@@ -202,6 +180,21 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     upstreamNames: groups.map((g) => g.name),
     start: () => { for (const g of groups) g.startHealthChecks(); },
     close: () => { for (const g of groups) g.close(); },
+  };
+}
+
+function groupOptions(name: string, u: Upstream): GroupOptions {
+  const hc = u.healthCheck;
+  return {
+    name,
+    targets: normalizeTargets(u.targets),
+    balance: u.balance,
+    maxSockets: u.keepAlive.maxSockets,
+    idleTimeoutMs: u.keepAlive.idleTimeoutMs,
+    connectTimeoutMs: u.connectTimeoutMs,
+    retries: u.retries,
+    healthCheck: hc === undefined ? undefined : { ...hc, expectStatus: [hc.expectStatus[0]!, hc.expectStatus[1]!] },
+    circuitBreaker: u.circuitBreaker,
   };
 }
 

@@ -62,8 +62,6 @@ export interface ProxyOptions {
   group: UpstreamGroup;
   /** Path template for the upstream; null = the matched path (stage removed). */
   pathTemplate: Part[] | null;
-  /** Query string fixed by a uri template, appended before the client's query. */
-  templateQuery: string;
   timeoutMs: number;
   connectTimeoutMs: number;
   preserveHost: boolean;
@@ -337,12 +335,10 @@ function errorFor(err: UpstreamError): GatewayError {
 /** Compiles the http_proxy phase of one route. */
 export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => void {
   const pathParts = opts.pathTemplate;
-  const templateQuery = opts.templateQuery;
   const staticHeaders = opts.staticHeaders;
   return function httpProxy(ctx: RequestContext): void {
     let path = pathParts === null ? ctx.path : renderPath(pathParts, ctx.params);
-    if (templateQuery !== '') path += ctx.query !== '' ? `?${templateQuery}&${ctx.query}` : `?${templateQuery}`;
-    else if (ctx.query !== '') path += `?${ctx.query}`;
+    if (ctx.query !== '') path += `?${ctx.query}`;
 
     // Upstream header block: the client's end-to-end headers plus the gateway's own.
     const h = ctx.headers;
@@ -374,10 +370,7 @@ export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => v
       call.start();
       return;
     }
-    if (ctx.contentLength > opts.maxBodyBytes) {
-      sendError(ctx, Errors.REQUEST_TOO_LARGE, true);
-      return;
-    }
+    // Content-Length over the limit was refused by the app before routing.
     if (!ctx.chunked && ctx.contentLength <= BUFFER_BODY_MAX) {
       // Small body: one preallocated buffer sized from Content-Length; uWS detaches each chunk on return.
       const buf = Buffer.allocUnsafe(ctx.contentLength);

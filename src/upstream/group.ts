@@ -37,7 +37,6 @@ export class Target {
   readonly port: number;
   /** "host: 127.0.0.1:9001\r\n", ready to prefix the upstream header block. */
   readonly hostLine: string;
-  readonly authority: string;
   readonly weight: number;
   readonly pool: UpstreamPool;
   /** Active health (true when no active check is configured). */
@@ -54,7 +53,6 @@ export class Target {
     this.url = spec.url;
     this.host = u.hostname.replace(/^\[|\]$/g, '');
     this.port = u.port === '' ? 80 : Number(u.port);
-    this.authority = u.host;
     this.hostLine = `host: ${u.host}\r\n`;
     this.weight = spec.weight;
     this.pool = new UpstreamPool({

@@ -5,7 +5,7 @@ import type { FromWorker, ToWorker } from '../master/messages.js';
 import { createAccessLog } from '../observability/access-log.js';
 import { epochFromMono } from '../observability/clock.js';
 import { createLogger } from '../observability/log.js';
-import { WorkerMetrics } from '../observability/metrics.js';
+import { startSnapshotReporter, WorkerMetrics } from '../observability/metrics.js';
 import { GatewayApp } from './app.js';
 import type { RequestContext } from './context.js';
 
@@ -21,6 +21,7 @@ let draining = false;
 let accessLog: ReturnType<typeof createAccessLog> | null = null;
 let metrics: WorkerMetrics | null = null;
 let drainTimeoutMs = 30_000;
+let reporter: ReturnType<typeof startSnapshotReporter> | null = null;
 
 function send(msg: FromWorker): void {
   if (process.connected) process.send!(msg);
@@ -72,8 +73,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
     const port = await app.listen(config.listen.host, config.listen.port);
     plan.start();
     send({ type: 'ready', port, planVersion: plan.version });
-    const timer = setInterval(() => send({ type: 'metrics', snapshot: wm.snapshot() }), 1000);
-    timer.unref();
+    reporter = startSnapshotReporter(wm, (snapshot) => send({ type: 'metrics', snapshot }));
   } catch (e) {
     log.error({ error: (e as Error).message }, 'worker start failed');
     send({ type: 'fatal', message: (e as Error).message });
@@ -88,7 +88,8 @@ async function drain(): Promise<void> {
     const clean = await app.drain(drainTimeoutMs);
     if (!clean) log.warn({ inflight: app.inflight }, 'drain timeout: exiting with requests in flight');
   }
-  if (metrics !== null) send({ type: 'metrics', snapshot: metrics.snapshot() });
+  reporter?.stop();
+  reporter?.sendNow(); // final counts, so the master's totals include this worker's last requests
   plan?.close();
   await accessLog?.flush();
   process.exit(0);
