@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -39,11 +39,9 @@ const live = new Set<Proc>();
 /**
  * Spawns in its own process group (detached) so cleanup can kill the whole tree (gateway workers,
  * nginx workers) and a terminal Ctrl-C does not hit the servers before we stop them in order.
- * `core` wraps the command in `taskset -c core` (taskset execs, so pid is the real process).
  */
-export function startProc(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; core?: number | null } = {}): Proc {
-  const [file, argv] = opts.core != null ? ['taskset', ['-c', String(opts.core), cmd, ...args]] : [cmd, args];
-  const child = spawn(file, argv, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+export function startProc(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let out = '';
   const keep = (d: Buffer) => {
     out += d.toString();
@@ -118,8 +116,13 @@ export function freePort(): Promise<number> {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return httpCall(port, path, {}, timeoutMs);
+}
+
+/** One request as the load generator would send it (method, headers, body). */
+export function httpCall(port: number, path: string, spec: LoadRequest, timeoutMs = 5000): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, method: spec.method ?? 'GET', headers: spec.headers }, (res) => {
       let body = '';
       res.on('data', (c) => { body += c; });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
@@ -127,17 +130,18 @@ export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{
     });
     req.on('error', reject);
     req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
-    req.end();
+    req.end(spec.body);
   });
 }
 
-/** Polls until GET answers 200 or the process dies / time runs out. */
-export async function waitHttp200(p: Proc, port: number, path: string, timeoutMs = 20_000): Promise<void> {
+/** Polls until GET answers 200 (any status when `anyStatus`) or the process dies / time runs out. */
+export async function waitHttp200(p: Proc, port: number, path: string, timeoutMs = 20_000, anyStatus = false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!p.isAlive()) throw new Error(`${p.name} exited before it was ready:\n${p.output().slice(-4000)}`);
     try {
-      if ((await httpGet(port, path)).status === 200) return;
+      const st = (await httpGet(port, path)).status;
+      if (st === 200 || anyStatus) return;
     } catch { /* not yet */ }
     if (Date.now() > deadline) throw new Error(`${p.name} not ready on :${port}${path} after ${timeoutMs} ms:\n${p.output().slice(-4000)}`);
     await sleep(100);
@@ -175,15 +179,6 @@ export function cliNumber(flag: string, v: string | undefined, dflt: number, min
   return n;
 }
 
-export function cliChoice<T extends string>(flag: string, v: string | undefined, choices: readonly T[]): T | undefined {
-  if (v === undefined) return undefined;
-  if (!(choices as readonly string[]).includes(v)) {
-    process.stderr.write(`--${flag}: expected one of ${choices.join(', ')}, got "${v}"\n`);
-    process.exit(2);
-  }
-  return v as T;
-}
-
 export function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
@@ -218,45 +213,31 @@ export function systemBusySeconds(): number {
   return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / CLK_TCK;
 }
 
+/** Sum of VmRSS of live processes, MB. */
+export function rssMbOf(pids: number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      kb += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch { /* gone */ }
+  }
+  return kb / 1024;
+}
+
 export function childPids(pid: number): number[] {
   const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).map(Number);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pinning
-
-export function setAffinity(pid: number, core: number | string): void {
-  // -a: every thread (libuv pool, V8 helpers), not only the main one.
-  const r = spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`taskset -p ${core} ${pid} failed: ${r.stderr}`);
-}
-
-/** Generator (autocannon in the bench process, wrk) on one core, the server under test alone on the other. */
-export const CORE_GEN = 0;
-export const CORE_TARGET = 1;
-
-/**
- * Pinning is off by default: unpinned was the more stable layout in both conditions measured with
- * `proxy.js --pin compare` (pinned and unpinned runs alternating in one session, 3 x 10 s, 50
- * connections; bench/results/proxy-pin-compare-*):
- * - 0.4-1 core of other tenants' load: req/s CV pinned 14-47% vs unpinned 7-43% (unpinned lower
- *   for 4 of 6 target/tool pairs), p99 pinned 9-30 ms vs unpinned 2-7 ms (all 6); a pinned process
- *   stalls whenever another tenant runs on its core, unpinned the scheduler moves it.
- * - quiet machine: req/s CV pinned 4-15% vs unpinned 3-7% (unpinned lower for 5 of 6).
- * CPU per request was the same either way. Re-check with `--pin compare` on other hardware.
- */
-export const DEFAULT_PIN = false;
-
-/** Current affinity list ("0,1"), to restore after a pinned run. */
-export function getAffinity(pid: number): string {
-  const r = spawnSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
-  return /list:\s*(\S+)/.exec(r.stdout)?.[1] ?? `0-${cpus().length - 1}`;
-}
-
-export function hasTaskset(): boolean {
-  return which('taskset') !== null && cpus().length >= 2;
-}
+// No pinning. Every process runs unpinned: measured with the earlier proxy bench's `--pin compare`
+// (pinned = generator on core 0, server under test alone on core 1; pinned and unpinned runs
+// alternating in one session, 3 x 10 s, 50 connections):
+// - 0.4-1 core of other tenants' load: req/s CV pinned 14-47% vs unpinned 7-43% (unpinned lower
+//   for 4 of 6 target/tool pairs), p99 pinned 9-30 ms vs unpinned 2-7 ms (all 6); a pinned process
+//   stalls whenever another tenant runs on its core, unpinned the scheduler moves it.
+// - quiet machine: req/s CV pinned 4-15% vs unpinned 3-7% (unpinned lower for 5 of 6).
+// CPU per request was the same either way.
 
 // ---------------------------------------------------------------------------------------------
 // Load generators
@@ -276,6 +257,13 @@ type AutocannonFn = (opts: Record<string, unknown>, cb: (err: Error | null, r: A
 const autocannon = require('autocannon') as AutocannonFn;
 export const AUTOCANNON_VERSION = (require('autocannon/package.json') as { version: string }).version;
 
+/** What the load generator sends: GET by default; POST bodies are sent as they are on every request. */
+export interface LoadRequest {
+  method?: 'GET' | 'POST' | 'PUT';
+  body?: Buffer;
+  headers?: Record<string, string>;
+}
+
 export interface LoadResult {
   tool: 'autocannon' | 'wrk';
   rps: number;
@@ -294,11 +282,12 @@ export interface LoadResult {
 }
 
 /** One autocannon run in this process; its CPU is this process's cpuUsage over the run. */
-export function runAutocannon(url: string, connections: number, durationS: number): Promise<LoadResult> {
+export function runAutocannon(url: string, connections: number, durationS: number, req: LoadRequest = {}): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const inst = autocannon({ url, connections, duration: durationS, pipelining: 1 }, (err, r) => {
+    const opts = { url, connections, duration: durationS, pipelining: 1, method: req.method ?? 'GET', body: req.body, headers: req.headers };
+    const inst = autocannon(opts, (err, r) => {
       onAbort = null;
       const wallS = (performance.now() - t0) / 1000;
       const c = process.cpuUsage(c0);
@@ -350,13 +339,29 @@ export function parseWrk(out: string): Omit<LoadResult, 'wallS' | 'genCpu' | 'to
  * `wrk -t1 -cC -dDs --latency`. Its CPU comes from the wrapping shell's cutime/cstime (which
  * include a waited-for child), printed after wrk exits: exact, with no polling.
  */
-export async function runWrk(url: string, connections: number, durationS: number): Promise<LoadResult> {
-  const script = `wrk -t1 -c${connections} -d${durationS}s --latency '${url}'; s=$?; echo "__STAT__ $(cat /proc/$$/stat)"; exit $s`;
+export async function runWrk(url: string, connections: number, durationS: number, req: LoadRequest = {}): Promise<LoadResult> {
+  // Method, headers and body go through a Lua script (wrk has no flag for a body).
+  let lua: string | null = null;
+  if (req.method !== undefined || req.body !== undefined || req.headers !== undefined) {
+    lua = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), 'request.lua');
+    // Lua string literal: printable ASCII as is, everything else as a 3-digit decimal escape.
+    const str = (b: Buffer | string) => {
+      let out = '';
+      for (const c of Buffer.from(b)) out += c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c ? String.fromCharCode(c) : `\\${String(c).padStart(3, '0')}`;
+      return `"${out}"`;
+    };
+    const lines = [`wrk.method = "${req.method ?? 'GET'}"`];
+    if (req.body !== undefined) lines.push(`wrk.body = ${str(req.body)}`);
+    for (const [k, v] of Object.entries(req.headers ?? {})) lines.push(`wrk.headers[${str(k)}] = ${str(v)}`);
+    writeFileSync(lua, `${lines.join('\n')}\n`);
+  }
+  const script = `wrk -t1 -c${connections} -d${durationS}s --latency ${lua ? `-s '${lua}' ` : ''}'${url}'; s=$?; echo "__STAT__ $(cat /proc/$$/stat)"; exit $s`;
   const t0 = performance.now();
   const p = startProc('wrk', 'sh', ['-c', script]);
   onAbort = () => killGroup(p.pid, 'SIGKILL');
   const code = await p.exited;
   onAbort = null;
+  if (lua) rmSync(join(lua, '..'), { recursive: true, force: true });
   const wallS = (performance.now() - t0) / 1000;
   const out = p.output();
   if (code !== 0) throw new Error(`wrk failed (${code}):\n${out}`);
@@ -370,9 +375,10 @@ export async function runWrk(url: string, connections: number, durationS: number
 // Servers
 
 /** A raw uWS server answering every request with `body` (Content-Length, keep-alive: uWS defaults). */
-export async function startHelloUws(body: string, core: number | null): Promise<{ proc: Proc; port: number; pids: () => number[] }> {
+export async function startHelloUws(body: string | { bytes: number }): Promise<{ proc: Proc; port: number; pids: () => number[] }> {
   const port = await freePort();
-  const proc = startProc('uws-hello', process.execPath, [HELLO_JS, '--port', String(port), '--body', body], { core });
+  const bodyArgs = typeof body === 'string' ? ['--body', body] : ['--body-bytes', String(body.bytes)];
+  const proc = startProc('uws-hello', process.execPath, [HELLO_JS, '--port', String(port), ...bodyArgs]);
   await waitHttp200(proc, port, '/x');
   return { proc, port, pids: () => [proc.pid] };
 }
@@ -389,7 +395,7 @@ export const NGINX_MISSING = 'nginx not found: install it with `apt-get install 
  * nginx with 1 worker in a temp prefix (pid, logs, temp paths inside it, so it runs as root without
  * touching /var). `http` is the body of the http{} block.
  */
-export async function startNginx(name: string, http: string, port: number, readyPath: string, core: number | null): Promise<{ proc: Proc; port: number; pids: () => number[]; dir: string }> {
+export async function startNginx(name: string, http: string, port: number, readyPath: string): Promise<{ proc: Proc; port: number; pids: () => number[]; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
   const conf = `worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -409,22 +415,28 @@ ${http}
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), conf);
-  const proc = startProc(name, 'nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;'], { core });
+  const proc = startProc(name, 'nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log'), '-g', 'daemon off;']);
   proc.exited.then(() => rmSync(dir, { recursive: true, force: true }), () => {});
   await waitHttp200(proc, port, readyPath);
   return { proc, port, dir, pids: () => childPids(proc.pid) };
 }
 
-export async function startNginxUpstream(body: string, core: number | null) {
+/** nginx `return 200 body` on every path. */
+export async function startNginxStatic(body: string) {
   const port = await freePort();
   const escaped = body.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
-  return startNginx('nginx-upstream', `  server {
+  return startNginx('nginx-static', `  server {
     listen 127.0.0.1:${port} reuseport;
     location / { default_type application/json; return 200 '${escaped}'; }
-  }`, port, '/x', core);
+  }`, port, '/x');
 }
 
-export async function startNginxProxy(upstreamPort: number, core: number | null) {
+/**
+ * nginx as a reverse proxy with a keep-alive upstream pool; the path is passed on as it came.
+ * Request bodies stream (proxy_request_buffering off), as the gateway's do; responses use nginx's
+ * default buffering.
+ */
+export async function startNginxProxy(upstreamPort: number) {
   const port = await freePort();
   return startNginx('nginx-proxy', `  upstream up {
     server 127.0.0.1:${upstreamPort};
@@ -433,12 +445,14 @@ export async function startNginxProxy(upstreamPort: number, core: number | null)
   }
   server {
     listen 127.0.0.1:${port};
-    location /proxy/ {
-      proxy_pass http://up/;
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_request_buffering off;
     }
-  }`, port, '/proxy/x', core);
+  }`, port, '/');
 }
 
 export interface GatewayHandle {
@@ -451,8 +465,19 @@ export interface GatewayHandle {
 }
 
 /** `node dist/src/cli.js start --config FILE`; ready when the admin /ready answers 200. */
-export async function startGateway(apis: unknown[], opts: { core: number | null; nodeArgs?: string[] }): Promise<GatewayHandle> {
-  if (!existsSync(CLI_JS)) throw new Error(`${CLI_JS} missing: run \`npx tsc -p .\``);
+export async function startGateway(
+  apis: unknown[],
+  opts: {
+    nodeArgs?: string[];
+    /** Another build's dist/src/cli.js (--compare). */
+    cli?: string;
+    name?: string;
+    /** Top-level config keys merged over the bench defaults. */
+    config?: Record<string, unknown>;
+  },
+): Promise<GatewayHandle> {
+  const cli = opts.cli ?? CLI_JS;
+  if (!existsSync(cli)) throw new Error(`${cli} missing: run \`npx tsc -p .\``);
   const port = await freePort();
   const adminPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
@@ -464,10 +489,11 @@ export async function startGateway(apis: unknown[], opts: { core: number | null;
     accessLog: { enabled: false },
     // Idle keep-alive clients are all that is left at stop time; do not wait the default 30 s.
     shutdown: { drainTimeoutMs: 2000 },
+    ...opts.config,
     apis,
   }, null, 2));
   // Node flags (e.g. --cpu-prof, which NODE_OPTIONS refuses) reach the workers too: cluster forks with the master's execArgv.
-  const proc = startProc('gateway', process.execPath, [...(opts.nodeArgs ?? []), CLI_JS, 'start', '--config', configFile], { core: opts.core });
+  const proc = startProc(opts.name ?? 'gateway', process.execPath, [...(opts.nodeArgs ?? []), cli, 'start', '--config', configFile]);
   proc.exited.then(() => rmSync(dir, { recursive: true, force: true }), () => {});
   await waitHttp200(proc, adminPort, '/ready', 30_000);
   let workers: number[] = [];
@@ -513,16 +539,6 @@ export const fmt = {
   pct: (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '-'),
   cores: (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-'),
 };
-
-export function writeResults(prefix: string, md: string, json: unknown): { md: string; json: string } {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const ts = timestamp();
-  const mdFile = join(RESULTS_DIR, `${prefix}-${ts}.md`);
-  const jsonFile = join(RESULTS_DIR, `${prefix}-${ts}.json`);
-  writeFileSync(mdFile, md);
-  writeFileSync(jsonFile, JSON.stringify(json, null, 2));
-  return { md: mdFile, json: jsonFile };
-}
 
 // ---------------------------------------------------------------------------------------------
 // CPU profiles (--cpu-prof of the gateway worker)
@@ -570,6 +586,7 @@ export interface Target {
   /** Layout tag (e.g. pinned / unpinned) when one target is measured several ways. */
   variant?: string;
   url: string;
+  request?: LoadRequest;
   /** Processes doing the work under test: the proxy's worker, or the server itself. */
   pids: () => number[];
   /** Side processes of the target (gateway master, nginx master), reported apart. */
@@ -602,6 +619,8 @@ export interface Run extends LoadResult {
    */
   foreignCpu: number;
   noisy: boolean;
+  /** Resident memory of the target's worker(s) at the end of the run, MB. */
+  rssMb: number;
 }
 
 export const GEN_BOUND = 0.9;
@@ -615,7 +634,7 @@ export async function measureRun(t: Target, tool: 'autocannon' | 'wrk', connecti
     const side = t.sidePids?.() ?? [];
     const ups = t.upstreamPids?.() ?? [];
     const c0 = [cpuOf(pids), cpuOf(side), cpuOf(ups), systemBusySeconds()];
-    const r = tool === 'wrk' ? await runWrk(t.url, connections, durationS) : await runAutocannon(t.url, connections, durationS);
+    const r = tool === 'wrk' ? await runWrk(t.url, connections, durationS, t.request) : await runAutocannon(t.url, connections, durationS, t.request);
     const c1 = [cpuOf(pids), cpuOf(side), cpuOf(ups), systemBusySeconds()];
     const d = c1.map((x, i) => x - c0[i]!);
     const foreign = Math.max(0, (d[3]! - d[0]! - d[1]! - d[2]!) / r.wallS - r.genCpu);
@@ -633,6 +652,7 @@ export async function measureRun(t: Target, tool: 'autocannon' | 'wrk', connecti
       genBound: r.genCpu >= GEN_BOUND,
       foreignCpu: foreign,
       noisy: foreign >= NOISY,
+      rssMb: rssMbOf(pids),
     };
   } finally {
     t.after?.();
@@ -647,18 +667,29 @@ export interface InterleaveOptions {
   wrk: boolean;
   /** Re-run a noisy run up to this many times (the quietest attempt counts). */
   retryNoisy?: number;
+  /** wrk rounds (cross-check), at most `rounds`; default all of them. */
+  wrkRounds?: number;
   log: (s: string) => void;
+  /** Called before each load run (warm-ups included) with what is about to run and for how long. */
+  progress?: (what: string, seconds: number) => void;
+}
+
+/** Load seconds runInterleaved will spend (warm-ups included), for a progress bar. */
+export function plannedSeconds(targets: number, o: Pick<InterleaveOptions, 'rounds' | 'durationS' | 'warmupS' | 'wrk' | 'wrkRounds'>): number {
+  const wrkRounds = o.wrk ? Math.min(o.rounds, o.wrkRounds ?? o.rounds) : 0;
+  return targets * (o.warmupS + (o.rounds + wrkRounds) * o.durationS);
 }
 
 const label = (t: { name: string; variant?: string }) => (t.variant ? `${t.name}@${t.variant}` : t.name);
 
 /** Warm-up per target, then rounds of A B C (autocannon) followed by A B C (wrk). */
 export async function runInterleaved(targets: Target[], o: InterleaveOptions): Promise<Run[]> {
-  for (const t of targets) {
+  for (const t of o.warmupS > 0 ? targets : []) {
     if (aborted()) break;
     t.before?.();
     try {
-      const w = await runAutocannon(t.url, o.connections, o.warmupS);
+      o.progress?.(`warm-up ${label(t)}`, o.warmupS);
+      const w = await runAutocannon(t.url, o.connections, o.warmupS, t.request);
       o.log(`warm-up ${label(t)}: ${fmt.int(w.rps)} req/s, errors ${w.errors}, non2xx ${w.non2xx}`);
     } finally {
       t.after?.();
@@ -668,9 +699,11 @@ export async function runInterleaved(targets: Target[], o: InterleaveOptions): P
   const tools: ('autocannon' | 'wrk')[] = o.wrk ? ['autocannon', 'wrk'] : ['autocannon'];
   for (let round = 1; round <= o.rounds; round++) {
     for (const tool of tools) {
+      if (tool === 'wrk' && round > (o.wrkRounds ?? o.rounds)) continue;
       for (const t of targets) {
         if (aborted()) return runs;
         await sleep(300); // let the previous run's sockets close
+        o.progress?.(`round ${round}/${o.rounds} ${tool} ${label(t)}`, o.durationS);
         let r = await measureRun(t, tool, o.connections, o.durationS, round);
         for (let k = 0; r.noisy && k < (o.retryNoisy ?? 0) && !aborted(); k++) {
           o.log(`round ${round} ${tool} ${label(t)}: foreign CPU ${fmt.cores(r.foreignCpu)} cores, re-running`);
@@ -718,6 +751,8 @@ export interface Summary {
   upstreamCpu: number;
   cpuUsPerReq: number;
   reqPerCpuS: number;
+  /** Largest end-of-run RSS of the target's worker(s), MB. */
+  rssMb: number;
 }
 
 export function summarize(runs: Run[], tool: 'autocannon' | 'wrk', target: string, variant = ''): Summary | null {
@@ -734,19 +769,8 @@ export function summarize(runs: Run[], tool: 'autocannon' | 'wrk', target: strin
     noisyRuns: rs.filter((r) => r.noisy).length, cpuCv: cv(rs.map((r) => r.cpuUsPerReq)),
     targetCpu: m('targetCpu'), sideCpu: m('sideCpu'), upstreamCpu: m('upstreamCpu'),
     cpuUsPerReq: m('cpuUsPerReq'), reqPerCpuS: m('reqPerCpuS'),
+    rssMb: Math.max(...rs.map((r) => r.rssMb)),
   };
-}
-
-export function summaryTable(sums: Summary[]): string {
-  return mdTable(
-    ['target', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors/timeouts/non2xx', 'req/s spread (CV)', 'generator CPU', 'generator-bound runs',
-      'target CPU (cores)', 'target CPU µs/req', 'req per target CPU-s', 'upstream CPU (cores)', 'foreign CPU (cores)', 'noisy runs'],
-    sums.map((s) => [
-      label({ name: s.target, variant: s.variant }), fmt.int(s.rps), fmt.ms(s.p50), fmt.ms(s.p90), fmt.ms(s.p99), fmt.ms(s.max),
-      `${s.errors}/${s.timeouts}/${s.non2xx}`, fmt.pct(s.cv), fmt.cores(s.genCpu), `${s.genBoundRuns}/${s.runs}`,
-      fmt.cores(s.targetCpu), s.cpuUsPerReq.toFixed(1), fmt.int(s.reqPerCpuS), s.upstreamCpu > 0 ? fmt.cores(s.upstreamCpu) : '-', fmt.cores(s.foreignCpu), `${s.noisyRuns}/${s.runs}`,
-    ]),
-  );
 }
 
 export function runsTable(runs: Run[]): string {

@@ -197,19 +197,26 @@ type Fmw = {
   compile(): unknown;
 };
 
-function buildFindMyWay(routes: BenchRoute[], compile: boolean): Fmw {
-  const fmw = (FindMyWay as unknown as () => Fmw)();
-  const noop = () => {};
+/**
+ * The table as find-my-way routes: {id} → :id, {proxy+} → *, and ANY (which find-my-way lacks)
+ * as every method that has no exact route of the same shape.
+ */
+export function findMyWayRoutes(routes: { method: string; path: string; id?: number }[]): { methods: string[]; path: string; id: number }[] {
   const shape = (p: string) => p.replace(/\{[^}]+\+\}/g, '*').replace(/\{([^}]+)\}/g, ':$1');
   const exact = new Set(routes.filter((r) => r.method !== 'ANY').map((r) => `${r.method} ${shape(r.path).replace(/:[^/]+/g, ':')}`));
-  for (const r of routes) {
+  return routes.map((r, k) => {
     const path = shape(r.path);
-    // find-my-way has no ANY: register it for every method that has no exact route of the same shape.
     const methods = r.method === 'ANY'
       ? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'].filter((m) => !exact.has(`${m} ${path.replace(/:[^/]+/g, ':')}`))
       : [r.method];
-    for (const m of methods) fmw.on(m, path, noop, r.id);
-  }
+    return { methods, path, id: r.id ?? k + 1 };
+  });
+}
+
+function buildFindMyWay(routes: BenchRoute[], compile: boolean): Fmw {
+  const fmw = (FindMyWay as unknown as () => Fmw)();
+  const noop = () => {};
+  for (const r of findMyWayRoutes(routes)) for (const m of r.methods) fmw.on(m, r.path, noop, r.id);
   if (compile) fmw.compile();
   return fmw;
 }
