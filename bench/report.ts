@@ -137,8 +137,9 @@ export function svgChart(rep: BenchReport): string {
     }
     y += 18;
   }
-  parts.push(`<text x="20" y="${y + 6}" font-size="11" fill="#57606a">Medians of ${esc(String(rep.options.rounds))} interleaved autocannon round(s) of ${esc(String(rep.options.durationS))} s. Blue: this gateway; purple: a --compare build; grey: baselines. ⚑ / faded: ${esc(GEN_NOTE)}.</text>`);
-  y += 20;
+  parts.push(`<text x="20" y="${y + 6}" font-size="11" fill="#57606a">Medians of ${esc(String(rep.options.rounds))} interleaved autocannon round(s) of ${esc(String(rep.options.durationS))} s. Blue: this gateway; purple: a --compare build; grey: baselines.</text>`);
+  parts.push(`<text x="20" y="${y + 22}" font-size="11" fill="#57606a">⚑ / faded: ${esc(GEN_NOTE)}.</text>`);
+  y += 36;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${y}" viewBox="0 0 ${W} ${y}" font-family="system-ui, sans-serif">
 <rect width="100%" height="100%" fill="#ffffff"/>
 ${parts.join('\n')}

@@ -8,6 +8,7 @@ import { createLogger } from './observability/log.js';
 const USAGE = `Usage:
   gateway start    [--config FILE] [--workers N|auto] [--port N]
   gateway validate  --config FILE
+  gateway bench    [--scenario NAME] [--quick] [...]   (npm run bench -- --help for all options)
 
 Environment: GATEWAY_CONFIG (config file), GATEWAY_PORT (listen port), GATEWAY_WORKERS (N or auto).
 Flags win over environment, environment over the config file.`;
@@ -48,8 +49,21 @@ function describe(e: unknown, file: string): string {
   return `${file}: ${(e as Error).message}`;
 }
 
+/** The bench suite lives in dist/bench and needs the dev dependencies (autocannon, the Node peers). */
+async function bench(args: string[]): Promise<never> {
+  let run: typeof import('../bench/run.js');
+  try {
+    run = await import('../bench/run.js');
+  } catch (e) {
+    fail(`gateway bench: the benchmark suite did not load (${(e as Error).message.split('\n')[0]}); ` +
+      'it needs a checkout of the repository with its dev dependencies: `npm ci`, then `npm run bench`.');
+  }
+  process.exit(await run.main(args));
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
+  if (cmd === 'bench') await bench(rest);
   let values: { config?: string; workers?: string; port?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
