@@ -159,7 +159,7 @@ export function readmeSection(rep: BenchReport): string {
   const L: string[] = [
     README_START,
     `Latest \`npm run bench\` (${rep.startedAt.slice(0, 10)}; ${m.cpu}, ${m.cores} cores shared by generator, proxies and upstream; Node ${m.node}, ` +
-      `nginx ${m.nginx}; ${rep.options.rounds} interleaved rounds × ${rep.options.durationS} s, ${rep.options.connections} connections, autocannon medians):`,
+      `${m.nginx}; ${rep.options.rounds} interleaved rounds × ${rep.options.durationS} s, ${rep.options.connections} connections, autocannon medians):`,
     '',
   ];
   const rows: string[][] = [];
