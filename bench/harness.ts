@@ -40,8 +40,8 @@ const live = new Set<Proc>();
  * Spawns in its own process group (detached) so cleanup can kill the whole tree (gateway workers,
  * nginx workers) and a terminal Ctrl-C does not hit the servers before we stop them in order.
  */
-export function startProc(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+export function startProc(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Proc {
+  const child = spawn(cmd, args, { cwd: opts.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let out = '';
   const keep = (d: Buffer) => {
     out += d.toString();

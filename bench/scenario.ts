@@ -6,12 +6,12 @@
  * every target's answer, warms up, runs the targets interleaved for the rounds asked, summarises,
  * computes ratios, and stops every process it started (also on failure or Ctrl-C).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  NGINX_MISSING, type LoadRequest, type Proc, type Run, type Summary, type Target, childPids, findCpuProfile, freePort, httpCall, nginxVersion,
+  NGINX_MISSING, ROOT, type LoadRequest, type Proc, type Run, type Summary, type Target, childPids, findCpuProfile, freePort, httpCall, nginxVersion,
   plannedSeconds, runInterleaved, startGateway, startHelloUws, startNginxProxy, startNginxStatic, startProc, stopAll, stopProc, summarize,
   topSelfTime, waitHttp200,
 } from './harness.js';
@@ -116,6 +116,11 @@ export interface ScenarioContext {
   nginxStatic(body: string): Promise<void>;
   fastGateway(up: Server): Promise<void>;
   fastifyProxy(up: Server): Promise<void>;
+  /**
+   * serverless-offline (serverless 3, the Lambda emulator users run locally) serving `handler`
+   * ('/abs/module.mjs#export') as an HTTP API route on `path`.
+   */
+  serverlessOffline(handler: string, path: string): Promise<void>;
   /** fastify answering `body` on each of these AWS-style routes. */
   fastifyMock(routes: { method: string; path: string }[], body: string): Promise<void>;
   /**
@@ -203,6 +208,31 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
     async fastifyProxy(up) {
       const slot = slots++;
       await tryStart('fastify', async () => void proxyTarget('fastify', await peer('fastify', ['--upstream', origin(up.port)]), 'fastify 5 + @fastify/reply-from (Node peer), 1 process', slot));
+    },
+    async serverlessOffline(handler, path) {
+      const slot = slots++;
+      await tryStart('serverless-offline', async () => {
+        const [module, exportName] = handler.split('#') as [string, string];
+        const dir = mkdtempSync(join(tmpdir(), 'bench-sls-'));
+        // The service dir needs the plugin in reach: link the repo's node_modules; copy the handler beside it.
+        symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+        copyFileSync(module, join(dir, basename(module)));
+        writeFileSync(join(dir, 'serverless.yml'), [
+          'service: bench', "frameworkVersion: '3'", 'provider: { name: aws, runtime: nodejs20.x }', 'plugins: [serverless-offline]',
+          'functions:', '  fn:', `    handler: ${basename(module).replace(/\.[cm]?js$/, '')}.${exportName}`,
+          `    events: [{ httpApi: { path: '${path}', method: get } }]`, '',
+        ].join('\n'));
+        const port = await freePort();
+        const lambdaPort = await freePort();
+        const proc = startProc('serverless-offline', process.execPath, [
+          join(ROOT, 'node_modules', 'serverless', 'bin', 'serverless.js'), 'offline', 'start', '--httpPort', String(port), '--lambdaPort', String(lambdaPort),
+          '--host', '127.0.0.1', '--noPrependStageInUrl',
+        ], { env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', SLS_DEPRECATION_DISABLE: '*' }, cwd: dir });
+        proc.exited.then(() => rmSync(dir, { recursive: true, force: true }), () => {});
+        await waitHttp200(proc, port, path, 60_000);
+        // Its handlers run in worker threads of the same process: the whole process is the target.
+        add({ name: 'serverless-offline', role: 'baseline', note: 'serverless 3 + serverless-offline 13 running the same handler', url: origin(port), pids: () => [proc.pid, ...childPids(proc.pid)] }, slot);
+      });
     },
     async fastifyMock(routes, body) {
       const slot = slots++;

@@ -39,7 +39,7 @@ function applyOverrides(c: Config, port: string | undefined, workers: string | u
 /** Loads, validates and dry-compiles (route conflicts); throws ConfigError | PlanError. */
 function load(file: string, port?: string, workers?: string): Config {
   const config = applyOverrides(loadConfigFile(file), port, workers);
-  compilePlan(config).close();
+  void compilePlan(config).close();
   return config;
 }
 

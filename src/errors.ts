@@ -44,6 +44,17 @@ export const Errors = {
   SERVICE_UNAVAILABLE: def('SERVICE_UNAVAILABLE', 503, 'Service Unavailable', 'Service Unavailable'),
   /** Worker is draining (SIGTERM / reload) and got a new request on a kept-alive connection. */
   DRAINING: def('DRAINING', 503, 'Service Unavailable', 'Service Unavailable'),
+  /**
+   * A function that throws, times out, crashes its thread or returns a malformed result: AWS answers
+   * 502 `{"message":"Internal Server Error"}` for a Lambda proxy integration that fails
+   * (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+   */
+  FUNCTION_ERROR: def('FUNCTION_ERROR', 502, 'Bad Gateway', 'Internal Server Error'),
+  /**
+   * The function queue is full: a throttled integration. AWS THROTTLED is 429 "Too Many Requests"
+   * (https://repost.aws/knowledge-center/api-gateway-429-limit).
+   */
+  THROTTLED: def('THROTTLED', 429, 'Too Many Requests', 'Too Many Requests'),
   /** Bug in the gateway: never a crash, always this. AWS DEFAULT_5XX body. */
   INTERNAL: def('INTERNAL', 500, 'Internal Server Error', 'Internal Server Error'),
 } as const;

@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { normalizeTargets, urlPath, UpstreamSchema } from '../config/index.js';
 import type { Config, Upstream } from '../config/index.js';
 import { Router, RouteConflictError } from '../router/index.js';
 import { compileMock } from '../integrations/mock.js';
 import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
+import { compileFunction } from '../integrations/function.js';
+import { FunctionPool, type HandlerRef } from '../functions/pool.js';
 import { UpstreamGroup } from '../upstream/group.js';
 import type { GroupOptions } from '../upstream/group.js';
 import type { RequestContext } from '../worker/context.js';
@@ -48,9 +51,13 @@ export interface Plan {
   anyHost: StageEntry[];
   upstreams: UpstreamGroup[];
   upstreamNames: string[];
+  /** Function threads of this worker; null when no route has a function integration. */
+  functions: FunctionPool | null;
   /** Starts active health checks (workers only). */
   start(): void;
-  close(): void;
+  /** Starts the function threads and loads every handler (workers only); rejects naming what failed to load. */
+  startFunctions(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export class PlanError extends Error {
@@ -63,6 +70,8 @@ export class PlanError extends Error {
 export interface CompileOptions {
   /** Counts upstream errors (worker metrics); absent in the master's dry run. */
   onUpstreamError?: (upstreamId: number, kind: string) => void;
+  /** Counts function failures by kind (worker metrics). */
+  onFunctionFailure?: (routeId: number, kind: string) => void;
 }
 
 export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
@@ -73,6 +82,11 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   const wildcards: { suffix: string; entries: StageEntry[] }[] = [];
   const anyHost: StageEntry[] = [];
   const onUpstreamError = opts.onUpstreamError ?? (() => {});
+  const onFunctionFailure = opts.onFunctionFailure ?? (() => {});
+  const handlerRefs: HandlerRef[] = [];
+  // Threads start only in workers (startFunctions); the master's dry run never spawns them.
+  const pool = new FunctionPool(config.functions, handlerRefs);
+  let usesFunctions = false;
 
   config.apis.forEach((api, ai) => {
     const groupByName = new Map<string, UpstreamGroup>();
@@ -94,6 +108,20 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       if (integ.type === 'mock') {
         route.handle = compileMock(integ);
         route.sync = true;
+      } else if (integ.type === 'function') {
+        // The loader made the handler absolute: '/abs/module.mjs#export'.
+        const hash = integ.handler.lastIndexOf('#');
+        const module = integ.handler.slice(0, hash);
+        const exportName = integ.handler.slice(hash + 1);
+        if (!handlerRefs.some((h) => h.module === module && h.exportName === exportName)) handlerRefs.push({ module, exportName });
+        usesFunctions = true;
+        const routeId = route.id;
+        route.handle = compileFunction({
+          pool, module, exportName, format: integ.payloadFormatVersion, timeoutMs: integ.timeoutMs,
+          functionName: integ.functionName ?? basename(module).replace(/\.[cm]?js$/, ''), memoryMB: integ.memoryMB,
+          routeKey: r.route, stage: api.stage, apiId: api.name, stageVariables: null,
+          maxBodyBytes: config.limits.maxBodyBytes, onFailure: (kind) => onFunctionFailure(routeId, kind),
+        });
       } else {
         let group: UpstreamGroup;
         let pathTemplate: ReturnType<typeof compileTemplate> | null = null;
@@ -174,12 +202,22 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     for (const g of groups) g.close();
     throw new PlanError(issues);
   }
+  const functions = usesFunctions ? pool : null;
   return {
     version: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12),
     routes, hosts, wildcards, anyHost, upstreams: groups,
     upstreamNames: groups.map((g) => g.name),
+    functions,
     start: () => { for (const g of groups) g.startHealthChecks(); },
-    close: () => { for (const g of groups) g.close(); },
+    startFunctions: async () => {
+      if (functions === null) return;
+      const failed = await functions.start();
+      if (failed.length > 0) throw new Error(`function handlers failed to load: ${failed.map((f) => `${f.module}#${f.exportName}: ${f.error}`).join('; ')}`);
+    },
+    close: async () => {
+      for (const g of groups) g.close();
+      await functions?.close();
+    },
   };
 }
 

@@ -3,9 +3,9 @@
  * defaults + coercion of interpolated scalars → ajv validation → semantic checks.
  * Every problem becomes a ConfigIssue with a `a.b[0].c` path and, when known, a 1-based line.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { extname } from 'node:path';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigSchema, type Config, type Target, type TargetObject, type Workers } from './schema.js';
@@ -92,7 +92,34 @@ export function parseConfig(text: string, opts: ParseOptions): Config {
   }
   semanticChecks(prepared, (segs, msg) => issues.push(issue(segs, msg)));
   if (issues.length) fail(issues);
+  resolveHandlers(prepared as Config, dirname(resolve(file)), (segs, msg) => issues.push(issue(segs, msg)));
+  if (issues.length) fail(issues);
   return prepared as Config;
+}
+
+/** Module file extensions a handler may have (ESM, CommonJS, or either by package type). */
+const HANDLER_EXTS = ['.mjs', '.cjs', '.js'];
+
+/**
+ * Function handlers: 'path#export' with the path relative to the config file, rewritten to an
+ * absolute path and '#handler' when no export is named; the file must exist. Whether the export is
+ * a function is checked when a worker loads the module.
+ */
+function resolveHandlers(cfg: Config, baseDir: string, report: (segs: Seg[], msg: string) => void): void {
+  cfg.apis.forEach((api, ai) => {
+    api.routes.forEach((r, ri) => {
+      const integ = r.integration;
+      if (integ.type !== 'function') return;
+      const hash = integ.handler.lastIndexOf('#');
+      const path = hash < 0 ? integ.handler : integ.handler.slice(0, hash);
+      const exportName = hash < 0 ? 'handler' : integ.handler.slice(hash + 1);
+      const abs = isAbsolute(path) ? path : resolve(baseDir, path);
+      const segs: Seg[] = ['apis', ai, 'routes', ri, 'integration', 'handler'];
+      if (!HANDLER_EXTS.includes(extname(abs))) return report(segs, `handler module must be a .mjs, .cjs or .js file, got "${path}"`);
+      if (!existsSync(abs)) return report(segs, `handler module not found: ${path} (resolved to ${abs})`);
+      integ.handler = `${abs}#${exportName}`;
+    });
+  });
 }
 
 /** Worker count for `workers`: 'auto' = os.availableParallelism(). */

@@ -167,8 +167,39 @@ export const MockIntegrationSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const PAYLOAD_FORMATS = ['1.0', '2.0'] as const;
+
+export const FunctionIntegrationSchema = Type.Object(
+  {
+    type: Type.Literal('function'),
+    handler: Type.String({
+      pattern: '^[^#]+(#[A-Za-z_$][A-Za-z0-9_$]*)?$',
+      errorMessage: "must be 'path/to/module.mjs#exportName' (the export defaults to handler)",
+      description: 'module path (relative to the config file) and export, e.g. ./functions/pets.mjs#handler',
+    }),
+    // HTTP APIs default to 2.0; 1.0 is the REST API proxy format.
+    payloadFormatVersion: StringEnum(PAYLOAD_FORMATS, { default: '2.0' }),
+    // AWS: an integration times out after 29 s; the function's own timeout is what the context counts down.
+    timeoutMs: Ms(1, 900000, 29000, 'the function timeout: past it the thread is terminated and the client gets 502'),
+    functionName: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "context.functionName; default: the module's file name" })),
+    memoryMB: Type.Integer({ minimum: 128, maximum: 10240, default: 128, description: 'what context.memoryLimitInMB reports (not enforced)' }),
+  },
+  { additionalProperties: false },
+);
+
 /** Discriminated on `type`: the loader reports only the matching variant's errors. */
-export const IntegrationSchema = Type.Union([HttpProxyIntegrationSchema, MockIntegrationSchema]);
+export const IntegrationSchema = Type.Union([HttpProxyIntegrationSchema, MockIntegrationSchema, FunctionIntegrationSchema]);
+
+export const FunctionsSchema = Type.Object(
+  {
+    threads: Type.Integer({ minimum: 1, maximum: 256, default: 2, description: 'function threads per worker process' }),
+    // One invocation per thread at a time, as one Lambda execution environment runs one at a time.
+    concurrencyPerThread: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'invocations a thread runs at once (async handlers)' }),
+    maxQueue: Type.Integer({ minimum: 0, maximum: 1000000, default: 1024, description: 'invocations waiting for a thread, per worker; beyond it 429' }),
+    idleTimeoutMs: Ms(0, undefined, 60000, 'an idle thread above the first is stopped after this long'),
+  },
+  { additionalProperties: false, default: {} },
+);
 
 export const RouteSchema = Type.Object(
   {
@@ -211,6 +242,7 @@ export const ConfigSchema = Type.Object(
     shutdown: ShutdownSchema,
     requestId: RequestIdSchema,
     accessLog: AccessLogSchema,
+    functions: FunctionsSchema,
     apis: Type.Array(ApiSchema, { minItems: 1 }),
   },
   { additionalProperties: false, title: 'uws-api-gateway config' },
@@ -233,6 +265,8 @@ export type HealthCheck = Static<typeof HealthCheckSchema>;
 export type Integration = Static<typeof IntegrationSchema>;
 export type HttpProxyIntegration = Static<typeof HttpProxyIntegrationSchema>;
 export type MockIntegration = Static<typeof MockIntegrationSchema>;
+export type FunctionIntegration = Static<typeof FunctionIntegrationSchema>;
+export type Functions = Static<typeof FunctionsSchema>;
 
 /** Plain JSON copy of a schema with `default`-bearing keys dropped from `required`: what a file may omit. */
 function inputSchema(schema: unknown): unknown {

@@ -217,7 +217,7 @@ export class Supervisor {
     let next: Config;
     try {
       next = this.opts.loadConfig();
-      compilePlan(next).close(); // route conflicts and references, before any worker sees it
+      void compilePlan(next).close(); // route conflicts and references, before any worker sees it
     } catch (e) {
       this.log.error({ error: (e as Error).message }, 'reload rejected: invalid config; still serving the previous one');
       return;

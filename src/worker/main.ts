@@ -32,6 +32,8 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   drainTimeoutMs = config.shutdown.drainTimeoutMs;
   try {
     plan = compilePlan(config, { onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind) });
+    // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
+    await plan.startFunctions();
     metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);
     const wm = metrics;
     const logEnabled = config.accessLog.enabled;
@@ -90,7 +92,7 @@ async function drain(): Promise<void> {
   }
   reporter?.stop();
   reporter?.sendNow(); // final counts, so the master's totals include this worker's last requests
-  plan?.close();
+  await plan?.close();
   await accessLog?.flush();
   process.exit(0);
 }

@@ -69,6 +69,20 @@ export function sendErrorSync(ctx: RequestContext, err: GatewayError, closeConne
 
 /** A complete response known up-front (mock integration), written in the synchronous part. */
 export function sendStaticSync(ctx: RequestContext, status: number, headers: readonly string[], body: string | Buffer): void {
+  writeComplete(ctx, status, headers, body);
+  finish(ctx);
+}
+
+/** A complete response produced later (function integration): corked, skipped if the client left. */
+export function sendComplete(ctx: RequestContext, status: number, headers: readonly string[], body: Uint8Array | null): void {
+  if (ctx.aborted || ctx.done) return;
+  ctx.res.cork(() => writeComplete(ctx, status, headers, body ?? EMPTY));
+  finish(ctx);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function writeComplete(ctx: RequestContext, status: number, headers: readonly string[], body: string | Uint8Array): void {
   const res = ctx.res;
   ctx.status = status;
   ctx.headSent = true;
@@ -85,5 +99,4 @@ export function sendStaticSync(ctx: RequestContext, status: number, headers: rea
     ctx.bytesOut = body.length;
     res.end(body, hooks.draining);
   }
-  finish(ctx);
 }

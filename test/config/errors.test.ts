@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/index.js';
 import { MINIMAL_APIS, issuesOf, y } from './helpers.js';
@@ -89,13 +92,42 @@ t.test('types, ranges, enums, patterns', async (t) => {
 
 t.test('integration union: discriminated on type', async (t) => {
   const route = (integration: string) => issuesOf(api('{}', `      - route: GET /x\n        integration: ${integration}\n`));
-  t.same(route('{ type: lambda, function: f }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'must be one of http_proxy, mock (got "lambda")' }]);
-  t.same(route('{ status: 200 }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'is required (one of http_proxy, mock)' }]);
-  t.same(route('"mock"'), [{ path: 'apis[0].routes[0].integration', line: 6, message: 'must be a mapping with a type (http_proxy, mock) (got "mock")' }]);
+  t.same(route('{ type: lambda, function: f }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'must be one of http_proxy, mock, function (got "lambda")' }]);
+  t.same(route('{ status: 200 }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'is required (one of http_proxy, mock, function)' }]);
+  t.same(route('"mock"'), [{ path: 'apis[0].routes[0].integration', line: 6, message: 'must be a mapping with a type (http_proxy, mock, function) (got "mock")' }]);
   // A mock reports only mock's errors, not http_proxy's.
   t.same(route('{ type: mock, upstream: u, status: 200 }'), [{ path: 'apis[0].routes[0].integration.upstream', line: 6, message: 'unknown property' }]);
   t.same(route('{ type: http_proxy, uri: "http://h:1", body: x }'), [{ path: 'apis[0].routes[0].integration.body', line: 6, message: 'unknown property' }]);
   t.same(issuesOf(api('{}', '      - route: GET /x\n')), [{ path: 'apis[0].routes[0].integration', line: 5, message: 'is required' }]);
+});
+
+t.test('function: handler module resolved from the config file, checked, export defaulted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-fn-'));
+  mkdirSync(join(dir, 'fns'));
+  writeFileSync(join(dir, 'fns', 'pets.mjs'), 'export const handler = async () => ({});\n');
+  const file = join(dir, 'gateway.yaml');
+  const load = (integration: string) => {
+    writeFileSync(file, `apis:\n  - name: a\n    routes:\n      - route: GET /x\n        integration: ${integration}\n`);
+    return loadConfigFile(file, {});
+  };
+  const handlerOf = (c: ReturnType<typeof load>) => (c.apis[0]!.routes[0]!.integration as { handler: string }).handler;
+  t.equal(handlerOf(load('{ type: function, handler: ./fns/pets.mjs#list }')), `${join(dir, 'fns', 'pets.mjs')}#list`, 'relative to the config file, absolute after');
+  t.equal(handlerOf(load('{ type: function, handler: fns/pets.mjs }')), `${join(dir, 'fns', 'pets.mjs')}#handler`, 'export defaults to handler');
+  const c = load('{ type: function, handler: ./fns/pets.mjs }');
+  t.match(c.apis[0]!.routes[0]!.integration, { payloadFormatVersion: '2.0', timeoutMs: 29000, memoryMB: 128 });
+  const issues = (integration: string) => {
+    try {
+      load(integration);
+      return [];
+    } catch (e) {
+      return (e as ConfigError).issues.map((i) => ({ path: i.path, line: i.line, message: i.message }));
+    }
+  };
+  t.match(issues('{ type: function, handler: ./fns/nope.mjs }'), [{ path: 'apis[0].routes[0].integration.handler', line: 5, message: /handler module not found: \.\/fns\/nope\.mjs \(resolved to .*fns\/nope\.mjs\)/ }]);
+  t.match(issues('{ type: function, handler: ./fns/pets.ts }'), [{ message: 'handler module must be a .mjs, .cjs or .js file, got "./fns/pets.ts"' }]);
+  t.match(issues('{ type: function, handler: "./fns/pets.mjs#1bad" }'), [{ path: 'apis[0].routes[0].integration.handler', message: /exportName/ }]);
+  t.match(issues('{ type: function, handler: ./fns/pets.mjs, payloadFormatVersion: "3.0" }'), [{ path: 'apis[0].routes[0].integration.payloadFormatVersion', message: /1\.0, 2\.0/ }]);
+  t.match(issues('{ type: function }'), [{ path: 'apis[0].routes[0].integration.handler', message: 'is required' }]);
 });
 
 t.test('http_proxy: upstream xor uri, references, URLs', async (t) => {

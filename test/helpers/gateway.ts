@@ -90,15 +90,19 @@ export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: n
   }
 }
 
-export interface SimpleResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+export interface SimpleResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string; raw: Buffer }
 
-/** One request with node:http (no keep-alive), body as string. */
+/** One request with node:http (no keep-alive), body as string (and raw bytes). `host` sets the Host header. */
 export function get(port: number, path: string, opts: { method?: string; headers?: Record<string, string>; body?: string | Buffer; host?: string } = {}): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+    const headers = opts.host === undefined ? opts.headers : { ...opts.headers, host: opts.host };
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () => {
+        const raw = Buffer.concat(chunks);
+        resolve({ status: res.statusCode!, headers: res.headers, body: raw.toString(), raw });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);

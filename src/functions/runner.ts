@@ -1,0 +1,86 @@
+/**
+ * Function thread (piscina worker): loads handler modules, builds the AWS event, runs the handler
+ * (async or callback style) and maps its result to HTTP. Everything here is off the uWS thread.
+ */
+import { pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { buildEventV1, buildEventV2, lambdaContext, mapResultV1, mapResultV2 } from './payload.js';
+import type { InvokeReply, InvokeRequest } from './types.js';
+
+type Handler = (event: unknown, context: unknown, callback?: (err?: unknown, result?: unknown) => void) => unknown;
+
+/** Loaded handlers by "module#export"; a failed load is remembered too (same error each time, no re-import storm). */
+const handlers = new Map<string, Promise<Handler>>();
+
+function loadHandler(module: string, exportName: string): Promise<Handler> {
+  const key = `${module}#${exportName}`;
+  let p = handlers.get(key);
+  if (p === undefined) {
+    p = import(pathToFileURL(module).href).then((mod: Record<string, unknown>) => {
+      // CommonJS modules arrive as { default: module.exports, ...named exports Node could detect }.
+      const fn = mod[exportName] ?? (mod.default as Record<string, unknown> | undefined)?.[exportName];
+      if (typeof fn !== 'function') throw new Error(`${module} has no exported function "${exportName}"`);
+      return fn as Handler;
+    });
+    handlers.set(key, p);
+  }
+  return p;
+}
+
+/** Runs the handler; callback-style handlers (3 parameters) settle through the callback or a returned promise. */
+function call(fn: Handler, event: unknown, context: unknown): Promise<unknown> {
+  if (fn.length < 3) return Promise.resolve().then(() => fn(event, context));
+  return new Promise((resolve, reject) => {
+    const r = fn(event, context, (err, result) => (err != null ? reject(err) : resolve(result)));
+    if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(resolve, reject);
+  });
+}
+
+/** Returns the reply with the response body moved (transferred), not copied, to the uWS thread. */
+class Moved {
+  constructor(private readonly reply: InvokeReply, private readonly buf: ArrayBuffer) {}
+  get [Piscina.transferableSymbol](): ArrayBuffer[] { return [this.buf]; }
+  get [Piscina.valueSymbol](): InvokeReply { return this.reply; }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  try { return JSON.stringify(e) ?? String(e); } catch { return String(e); }
+}
+
+/** Task "load": import every handler up front so a missing export shows at startup. */
+export async function load(list: { module: string; exportName: string }[]): Promise<{ module: string; exportName: string; error: string }[]> {
+  const out: { module: string; exportName: string; error: string }[] = [];
+  for (const h of list) {
+    try {
+      await loadHandler(h.module, h.exportName);
+    } catch (e) {
+      out.push({ ...h, error: errorText(e) });
+    }
+  }
+  return out;
+}
+
+export default async function invoke(req: InvokeRequest): Promise<InvokeReply | Moved> {
+  const deadline = Date.now() + req.timeoutMs;
+  let fn: Handler;
+  try {
+    fn = await loadHandler(req.module, req.exportName);
+  } catch (e) {
+    return { ok: false, failure: { kind: 'load_error', message: errorText(e) } };
+  }
+  const v2 = req.format === '2.0';
+  let result: unknown;
+  try {
+    const event = v2 ? buildEventV2(req) : buildEventV1(req);
+    result = await call(fn, event, lambdaContext(req, deadline));
+  } catch (e) {
+    return { ok: false, failure: { kind: 'handler_error', message: errorText(e) } };
+  }
+  const mapped = v2 ? mapResultV2(result) : mapResultV1(result);
+  if (!mapped.ok) return { ok: false, failure: { kind: 'bad_result', message: mapped.message } };
+  const reply: InvokeReply = { ok: true, response: mapped.response };
+  if (mapped.response.body === null) return reply;
+  // move() marks it so piscina transfers the buffer; its typings want unique symbols the getters cannot name.
+  return Piscina.move(new Moved(reply, mapped.response.body) as unknown as ArrayBuffer) as unknown as Moved;
+}

@@ -1,0 +1,69 @@
+/**
+ * What crosses between a uWS worker and its function threads. The uWS thread only copies what it
+ * already has (strings from the request, the body bytes, moved, not copied); building the AWS event,
+ * running the handler and mapping its result all happen on the function thread.
+ */
+
+export type PayloadFormat = '1.0' | '2.0';
+
+/** One invocation, as posted to a function thread (structured clone + transfer list for `body`). */
+export interface InvokeRequest {
+  /** Absolute path of the handler module. */
+  module: string;
+  /** Export name, e.g. "handler". */
+  exportName: string;
+  format: PayloadFormat;
+  /** The function's own timeout (context.getRemainingTimeInMillis counts down from it). */
+  timeoutMs: number;
+  /** Function name for the context object (config name, or the module's base name). */
+  functionName: string;
+  /** Size the context reports as memoryLimitInMB. */
+  memoryLimitInMB: number;
+
+  /** Method as the client sent it, e.g. "GET". */
+  method: string;
+  /** Path as received, stage prefix included, percent-encoding kept, no query. */
+  rawPath: string;
+  /** Raw query string without '?', '' when none. */
+  query: string;
+  /** Flat [name, value, name, value, ...] in arrival order; names lower-case; repeats kept. */
+  headers: string[];
+  sourceIp: string;
+  requestId: string;
+  /** Epoch ms when the request arrived. */
+  requestTimeEpochMs: number;
+  /** AWS route key: "GET /pets/{id}", "ANY /files/{proxy+}" or "$default". */
+  routeKey: string;
+  /** "$default" or the stage name. */
+  stage: string;
+  /** Path parameters as matched (raw: percent-encoding kept), null when the route has none. */
+  pathParameters: Record<string, string> | null;
+  stageVariables: Record<string, string> | null;
+  /** Host header without port ('' when absent). */
+  domainName: string;
+  /** Stand-ins for AWS identifiers (config: api name, a fixed account id). */
+  apiId: string;
+  accountId: string;
+  /** Request body bytes (moved to the thread), null when the request had none. */
+  body: ArrayBuffer | null;
+  /** Authorizer output for requestContext.authorizer (JWT claims, custom context); absent without one. */
+  authorizer?: Record<string, unknown>;
+}
+
+/** A handler result mapped to HTTP, ready for uWS. */
+export interface MappedResponse {
+  status: number;
+  /** Flat [name, value, ...]; names lower-case; set-cookie may repeat. */
+  headers: string[];
+  /** Response body bytes (moved back to the uWS thread). */
+  body: ArrayBuffer | null;
+}
+
+/** Why an invocation gave no usable response (every kind answers 502 Internal Server Error as AWS does). */
+export type InvokeFailure =
+  | { kind: 'handler_error'; message: string }
+  | { kind: 'bad_result'; message: string }
+  | { kind: 'load_error'; message: string }
+  | { kind: 'timeout'; message: string };
+
+export type InvokeReply = { ok: true; response: MappedResponse } | { ok: false; failure: InvokeFailure };

@@ -1,0 +1,109 @@
+import { Errors } from '../errors.js';
+import type { FunctionPool } from '../functions/pool.js';
+import { PoolError } from '../functions/pool.js';
+import type { InvokeRequest, PayloadFormat } from '../functions/types.js';
+import { epochFromMono } from '../observability/clock.js';
+import type { RequestContext } from '../worker/context.js';
+import { sendComplete, sendError } from '../worker/respond.js';
+
+export interface FunctionRouteOptions {
+  pool: FunctionPool;
+  module: string;
+  exportName: string;
+  format: PayloadFormat;
+  timeoutMs: number;
+  functionName: string;
+  memoryMB: number;
+  routeKey: string;
+  stage: string;
+  apiId: string;
+  stageVariables: Record<string, string> | null;
+  maxBodyBytes: number;
+  /** Counts failures by kind (worker metrics). */
+  onFailure?: (kind: string) => void;
+}
+
+/** A fixed stand-in account id for events and ARNs (AWS's documentation examples use this one). */
+export const ACCOUNT_ID = '123456789012';
+
+/**
+ * The function integration on the uWS thread: read the body into one buffer, hand the request to a
+ * function thread (body moved, not copied), write what comes back. Event building, the handler and
+ * result mapping all run on the thread.
+ */
+export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) => void {
+  const fail = o.onFailure ?? (() => {});
+
+  function invoke(ctx: RequestContext, body: ArrayBuffer | null): void {
+    const host = ctx.host;
+    const colon = host.charCodeAt(0) === 91 /* [ */ ? host.indexOf(']') + 1 : host.lastIndexOf(':');
+    const req: InvokeRequest = {
+      module: o.module, exportName: o.exportName, format: o.format, timeoutMs: o.timeoutMs,
+      functionName: o.functionName, memoryLimitInMB: o.memoryMB,
+      method: ctx.method, rawPath: ctx.url, query: ctx.query, headers: ctx.headers, sourceIp: ctx.ip,
+      requestId: ctx.requestId, requestTimeEpochMs: epochFromMono(ctx.startMs), routeKey: o.routeKey, stage: o.stage,
+      pathParameters: ctx.params, stageVariables: o.stageVariables,
+      domainName: colon > 0 ? host.slice(0, colon) : host, apiId: o.apiId, accountId: ACCOUNT_ID, body,
+    };
+    // The function's timeout; aborting a running task terminates its thread (piscina), as Lambda ends a timed-out environment.
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), o.timeoutMs);
+    ctx.integrationStartMs = performance.now();
+    o.pool.invoke(req, ac.signal).then(
+      (reply) => {
+        clearTimeout(timer);
+        ctx.integrationEndMs = performance.now();
+        try {
+          if (reply.ok) {
+            const r = reply.response;
+            sendComplete(ctx, r.status, r.headers, r.body === null ? null : new Uint8Array(r.body));
+          } else {
+            fail(reply.failure.kind);
+            ctx.errorMessage = `${reply.failure.kind}: ${reply.failure.message}`.slice(0, 500);
+            sendError(ctx, Errors.FUNCTION_ERROR);
+          }
+        } catch (e) {
+          // A bug must cost one request, never the worker.
+          ctx.errorMessage = `internal: ${(e as Error).message}`;
+          sendError(ctx, Errors.INTERNAL);
+        }
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        ctx.integrationEndMs = performance.now();
+        const kind = e instanceof PoolError ? e.kind : 'internal';
+        fail(kind);
+        ctx.errorMessage = `${kind}: ${(e as Error).message}`.slice(0, 500);
+        sendError(ctx, kind === 'queue_full' ? Errors.THROTTLED : kind === 'unavailable' ? Errors.SERVICE_UNAVAILABLE : Errors.FUNCTION_ERROR);
+      },
+    );
+    // A client that leaves does not stop the invocation (a Lambda invocation runs to its end); the answer is dropped.
+  }
+
+  return function functionIntegration(ctx: RequestContext): void {
+    const res = ctx.res;
+    if (ctx.contentLength === 0 || (ctx.contentLength < 0 && !ctx.chunked)) {
+      invoke(ctx, null);
+      return;
+    }
+    // uWS checks Content-Length framing itself; chunked bodies are bounded here.
+    let buf = new Uint8Array(ctx.contentLength > 0 ? ctx.contentLength : 16384);
+    let len = 0;
+    res.onData((ab, isLast) => {
+      if (ctx.done) return;
+      const chunk = new Uint8Array(ab);
+      if (len + chunk.length > buf.length) {
+        if (len + chunk.length > o.maxBodyBytes) {
+          sendError(ctx, Errors.REQUEST_TOO_LARGE, true);
+          return;
+        }
+        const next = new Uint8Array(Math.min(o.maxBodyBytes, Math.max(buf.length * 2, len + chunk.length)));
+        next.set(buf.subarray(0, len));
+        buf = next;
+      }
+      buf.set(chunk, len); // ab is only valid during this callback
+      len += chunk.length;
+      if (isLast) invoke(ctx, len === 0 ? null : len === buf.length ? buf.buffer : buf.slice(0, len).buffer);
+    });
+  };
+}
