@@ -8,6 +8,8 @@ import { compileMock } from '../integrations/mock.js';
 import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
 import { compileFunction } from '../integrations/function.js';
 import { FunctionPool, type HandlerRef } from '../functions/pool.js';
+import { compileModels, compileRouteValidator, type ModelSet } from '../validation/index.js';
+import { withValidation } from './validation-phase.js';
 import { UpstreamGroup } from '../upstream/group.js';
 import type { GroupOptions } from '../upstream/group.js';
 import type { RequestContext } from '../worker/context.js';
@@ -87,6 +89,9 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   // Threads start only in workers (startFunctions); the master's dry run never spawns them.
   const pool = new FunctionPool(config.functions, handlerRefs);
   let usesFunctions = false;
+  /** Functions, or bodies large enough to validate on a thread. */
+  let usesPool = false;
+  const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
 
   config.apis.forEach((api, ai) => {
     const groupByName = new Map<string, UpstreamGroup>();
@@ -96,6 +101,12 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       return g;
     };
     for (const [name, u] of Object.entries(api.upstreams ?? {})) groupByName.set(name, groupFor(`${api.name}/${name}`, u));
+    let models: ModelSet | null = null;
+    try {
+      models = compileModels(api.models, { draft: api.modelSchemaDraft });
+    } catch (e) {
+      issues.push({ path: `apis[${ai}].models`, message: (e as Error).message });
+    }
 
     const defs: { method: string; path: string; data: CompiledRoute }[] = [];
     let defaultRoute: CompiledRoute | null = null;
@@ -122,6 +133,9 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           routeKey: r.route, stage: api.stage, apiId: api.name, stageVariables: null,
           maxBodyBytes: config.limits.maxBodyBytes, onFailure: (kind) => onFunctionFailure(routeId, kind),
         });
+      } else if (integ.type === 'http') {
+        issues.push({ path: `${where}.integration.type`, message: 'http (non-proxy) integrations are not implemented yet' });
+        return;
       } else {
         let group: UpstreamGroup;
         let pathTemplate: ReturnType<typeof compileTemplate> | null = null;
@@ -152,6 +166,25 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           maxBodyBytes: config.limits.maxBodyBytes,
           onUpstreamError: (kind) => onUpstreamError(upstreamId, kind),
         });
+      }
+      const rv = r.requestValidation;
+      if (rv !== undefined && models !== null) {
+        const spec = {
+          bodyModels: rv.bodyModels, required: rv.required, details: rv.details,
+          validator: { validateRequestBody: rv.validateBody, validateRequestParameters: rv.validateParameters },
+        };
+        try {
+          const validator = compileRouteValidator(spec, models);
+          if (validator.needsBody) usesPool = true;
+          route.handle = withValidation(route.handle, {
+            validator, validateParameters: rv.validateParameters, maxBodyBytes: config.limits.maxBodyBytes, pool,
+            task: { key: `${configHash}:${route.id}`, spec, models: api.models, draft: api.modelSchemaDraft },
+          });
+          route.sync = false;
+        } catch (e) {
+          issues.push({ path: `${where}.requestValidation`, message: (e as Error).message });
+          return;
+        }
       }
       routes.push(route);
       if (r.route === '$default') {
@@ -202,9 +235,9 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     for (const g of groups) g.close();
     throw new PlanError(issues);
   }
-  const functions = usesFunctions ? pool : null;
+  const functions = usesFunctions || usesPool ? pool : null;
   return {
-    version: createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12),
+    version: configHash,
     routes, hosts, wildcards, anyHost, upstreams: groups,
     upstreamNames: groups.map((g) => g.name),
     functions,

@@ -110,9 +110,12 @@ function resolveHandlers(cfg: Config, baseDir: string, report: (segs: Seg[], msg
     api.routes.forEach((r, ri) => {
       const integ = r.integration;
       if (integ.type !== 'function') return;
-      const hash = integ.handler.lastIndexOf('#');
-      const path = hash < 0 ? integ.handler : integ.handler.slice(0, hash);
-      const exportName = hash < 0 ? 'handler' : integ.handler.slice(hash + 1);
+      // A name from functions.handlers stands for its 'path#export'.
+      const named = Object.hasOwn(cfg.functions.handlers, integ.handler) ? cfg.functions.handlers[integ.handler]! : null;
+      const spec = named ?? integ.handler;
+      const hash = spec.lastIndexOf('#');
+      const path = hash < 0 ? spec : spec.slice(0, hash);
+      const exportName = hash < 0 ? 'handler' : spec.slice(hash + 1);
       const abs = isAbsolute(path) ? path : resolve(baseDir, path);
       const segs: Seg[] = ['apis', ai, 'routes', ri, 'integration', 'handler'];
       if (!HANDLER_EXTS.includes(extname(abs))) return report(segs, `handler module must be a .mjs, .cjs or .js file, got "${path}"`);

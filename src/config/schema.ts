@@ -157,12 +157,61 @@ export const HttpProxyIntegrationSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Media type keys of template maps, e.g. application/json. */
+const MEDIA_TYPE_PATTERN = '^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+*-]+$';
+const TemplateMap = (description: string) =>
+  Type.Record(Type.String({ pattern: MEDIA_TYPE_PATTERN }), Type.String(), { additionalProperties: false, errorMessage: 'keys must be media types like application/json', description });
+
+export const PASSTHROUGH = ['WHEN_NO_MATCH', 'WHEN_NO_TEMPLATES', 'NEVER'] as const;
+
+/**
+ * An AWS integration response: chosen by `selectionPattern` (a regex over the integration's status
+ * code, or for mock the statusCode the request template produced); `default` when none matches.
+ */
+export const IntegrationResponseSchema = Type.Object(
+  {
+    statusCode: Type.Integer({ minimum: 100, maximum: 599 }),
+    responseTemplates: Type.Optional(TemplateMap('VTL templates by response media type')),
+    responseHeaders: HeaderMap("static response header values (AWS responseParameters with 'quoted' values)"),
+  },
+  { additionalProperties: false },
+);
+
+/** AWS REST mapping: request templates chosen by content type, passthrough behaviour, integration responses. */
+const mappingFields = {
+  requestTemplates: Type.Optional(TemplateMap('VTL templates by request media type')),
+  passthroughBehavior: StringEnum(PASSTHROUGH, { default: 'WHEN_NO_MATCH' }),
+  responses: Type.Optional(
+    Type.Record(Type.String({ minLength: 1 }), IntegrationResponseSchema, {
+      additionalProperties: false,
+      description: "integration responses by selection pattern (regex); 'default' when none matches",
+    }),
+  ),
+};
+
 export const MockIntegrationSchema = Type.Object(
   {
     type: Type.Literal('mock'),
     status: Type.Integer({ minimum: 100, maximum: 599, default: 200 }),
     headers: HeaderMap('response headers'),
     body: Type.String({ default: '' }),
+    ...mappingFields,
+  },
+  { additionalProperties: false },
+);
+
+/** AWS `http` (non-proxy): the request body goes through requestTemplates, the response through responses. */
+export const HttpIntegrationSchema = Type.Object(
+  {
+    type: Type.Literal('http'),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'an upstream of the same API; exclusive with uri' })),
+    uri: Type.Optional(Type.String({ minLength: 1, description: 'absolute http:// URL; its path may use {name} route variables' })),
+    path: Type.Optional(Type.String({ minLength: 1, description: 'upstream path template (only with upstream); default: the request path' })),
+    httpMethod: Type.Optional(StringEnum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const, { description: 'method sent upstream; default: the request method' })),
+    timeoutMs: Ms(50, 300000, 29000),
+    connectTimeoutMs: Type.Optional(Ms(1, undefined, undefined, "overrides the upstream's connectTimeoutMs")),
+    requestHeaders: HeaderMap('static headers added to the upstream request'),
+    ...mappingFields,
   },
   { additionalProperties: false },
 );
@@ -188,7 +237,29 @@ export const FunctionIntegrationSchema = Type.Object(
 );
 
 /** Discriminated on `type`: the loader reports only the matching variant's errors. */
-export const IntegrationSchema = Type.Union([HttpProxyIntegrationSchema, MockIntegrationSchema, FunctionIntegrationSchema]);
+export const IntegrationSchema = Type.Union([HttpProxyIntegrationSchema, HttpIntegrationSchema, MockIntegrationSchema, FunctionIntegrationSchema]);
+
+const ParamNames = Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true });
+
+/** AWS request validator + the models a route's body must match (REST APIs). */
+export const RequestValidationSchema = Type.Object(
+  {
+    validateBody: Type.Boolean({ default: true }),
+    validateParameters: Type.Boolean({ default: true }),
+    bodyModels: Type.Optional(
+      Type.Record(Type.String({ pattern: `${MEDIA_TYPE_PATTERN}|^\\$default$` }), Type.Union([Type.String({ minLength: 1 }), Type.Object({}, { additionalProperties: true })]), {
+        additionalProperties: false,
+        description: "model (a name from the API's models, or an inline JSON Schema) by request media type; $default for any other",
+      }),
+    ),
+    required: Type.Object(
+      { querystring: Type.Optional(ParamNames), header: Type.Optional(ParamNames), path: Type.Optional(ParamNames) },
+      { additionalProperties: false, default: {}, description: 'request parameters that must be present and non-empty' },
+    ),
+    details: Type.Boolean({ default: false, description: "add the validator's reason to the 400 body (AWS does not)" }),
+  },
+  { additionalProperties: false },
+);
 
 export const FunctionsSchema = Type.Object(
   {
@@ -197,6 +268,11 @@ export const FunctionsSchema = Type.Object(
     concurrencyPerThread: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'invocations a thread runs at once (async handlers)' }),
     maxQueue: Type.Integer({ minimum: 0, maximum: 1000000, default: 1024, description: 'invocations waiting for a thread, per worker; beyond it 429' }),
     idleTimeoutMs: Ms(0, undefined, 60000, 'an idle thread above the first is stopped after this long'),
+    handlers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), Type.String({ minLength: 1 }), {
+      additionalProperties: false,
+      default: {},
+      description: "named handlers ('path#export'): a function integration may say handler: name; OpenAPI Lambda ARNs map to them by function name",
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -205,6 +281,7 @@ export const RouteSchema = Type.Object(
   {
     route: Type.String({ minLength: 1, description: "AWS route key: 'METHOD /path' or '$default'" }),
     integration: IntegrationSchema,
+    requestValidation: Type.Optional(RequestValidationSchema),
   },
   { additionalProperties: false },
 );
@@ -229,6 +306,14 @@ export const ApiSchema = Type.Object(
       errorMessage: 'invalid upstream name (use A-Z a-z 0-9 _ -)',
     }),
     routes: Type.Array(RouteSchema, { minItems: 1 }),
+    models: Type.Record(Type.String({ pattern: '^[A-Za-z0-9]+$' }), Type.Object({}, { additionalProperties: true }), {
+      additionalProperties: false,
+      default: {},
+      errorMessage: 'model names are alphanumeric (as AWS requires)',
+      description: 'JSON Schemas routes validate bodies against (requestValidation.bodyModels)',
+    }),
+    modelSchemaDraft: StringEnum(['04', '2020-12'] as const, { default: '04', description: 'JSON Schema draft of the models (AWS: draft 4)' }),
+    stageVariables: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]+$' }), Type.String(), { additionalProperties: false, default: {} }),
   },
   { additionalProperties: false },
 );
@@ -266,6 +351,9 @@ export type Integration = Static<typeof IntegrationSchema>;
 export type HttpProxyIntegration = Static<typeof HttpProxyIntegrationSchema>;
 export type MockIntegration = Static<typeof MockIntegrationSchema>;
 export type FunctionIntegration = Static<typeof FunctionIntegrationSchema>;
+export type HttpIntegration = Static<typeof HttpIntegrationSchema>;
+export type IntegrationResponse = Static<typeof IntegrationResponseSchema>;
+export type RequestValidation = Static<typeof RequestValidationSchema>;
 export type Functions = Static<typeof FunctionsSchema>;
 
 /** Plain JSON copy of a schema with `default`-bearing keys dropped from `required`: what a file may omit. */

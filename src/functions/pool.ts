@@ -7,7 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Functions } from '../config/index.js';
-import type { InvokeReply, InvokeRequest } from './types.js';
+import type { InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
 
 const RUNNER = fileURLToPath(new URL('./runner.js', import.meta.url));
 
@@ -69,6 +69,13 @@ export class FunctionPool {
       if (this.closed || /terminated|destroyed|closed/i.test(err.message) && this.pool === null) throw new PoolError('unavailable', err.message);
       throw new PoolError('thread_died', err.message);
     }
+  }
+
+  /** Body validation on a thread; the body is moved there and back. */
+  async validate(task: ValidateTask): Promise<ValidateReply> {
+    const pool = this.pool;
+    if (pool === null || this.closed) throw new PoolError('unavailable', 'function pool is not running');
+    return (await pool.run(task, { name: 'validate', transferList: [task.body] })) as ValidateReply;
   }
 
   get stats(): { threads: number; queued: number; completed: number } {

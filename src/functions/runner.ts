@@ -5,7 +5,8 @@
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { buildEventV1, buildEventV2, lambdaContext, mapResultV1, mapResultV2 } from './payload.js';
-import type { InvokeReply, InvokeRequest } from './types.js';
+import { compileModels, compileRouteValidator, type RequestValidator } from '../validation/index.js';
+import type { InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
 
 type Handler = (event: unknown, context: unknown, callback?: (err?: unknown, result?: unknown) => void) => unknown;
 
@@ -36,17 +37,37 @@ function call(fn: Handler, event: unknown, context: unknown): Promise<unknown> {
   });
 }
 
-/** Returns the reply with the response body moved (transferred), not copied, to the uWS thread. */
-class Moved {
-  constructor(private readonly reply: InvokeReply, private readonly buf: ArrayBuffer) {}
+/** A reply whose body buffer is moved (transferred), not copied, to the uWS thread. */
+class Moved<T> {
+  constructor(private readonly reply: T, private readonly buf: ArrayBuffer) {}
   get [Piscina.transferableSymbol](): ArrayBuffer[] { return [this.buf]; }
-  get [Piscina.valueSymbol](): InvokeReply { return this.reply; }
+  get [Piscina.valueSymbol](): T { return this.reply; }
+}
+
+/** move() marks it so piscina transfers the buffer; its typings want unique symbols the getters cannot name. */
+function moved<T>(reply: T, buf: ArrayBuffer): Moved<T> {
+  return Piscina.move(new Moved(reply, buf) as unknown as ArrayBuffer) as unknown as Moved<T>;
 }
 
 function errorText(e: unknown): string {
   if (e instanceof Error) return `${e.name}: ${e.message}`;
   try { return JSON.stringify(e) ?? String(e); } catch { return String(e); }
 }
+
+/** Validators by task key: compiled on first use in this thread. */
+const validators = new Map<string, RequestValidator>();
+
+/** Task "validate": a large body against its route's model; the body goes back moved. */
+export function validate(t: ValidateTask): Moved<ValidateReply> {
+  let v = validators.get(t.key);
+  if (v === undefined) {
+    v = compileRouteValidator(t.spec, compileModels(t.models, { draft: t.draft }));
+    validators.set(t.key, v);
+  }
+  const error = v.checkBody({ query: '', headers: [], pathParameters: null, contentType: t.contentType, body: Buffer.from(t.body) });
+  return moved({ error, body: t.body }, t.body);
+}
+
 
 /** Task "load": import every handler up front so a missing export shows at startup. */
 export async function load(list: { module: string; exportName: string }[]): Promise<{ module: string; exportName: string; error: string }[]> {
@@ -61,7 +82,7 @@ export async function load(list: { module: string; exportName: string }[]): Prom
   return out;
 }
 
-export default async function invoke(req: InvokeRequest): Promise<InvokeReply | Moved> {
+export default async function invoke(req: InvokeRequest): Promise<InvokeReply | Moved<InvokeReply>> {
   const deadline = Date.now() + req.timeoutMs;
   let fn: Handler;
   try {
@@ -80,7 +101,5 @@ export default async function invoke(req: InvokeRequest): Promise<InvokeReply | 
   const mapped = v2 ? mapResultV2(result) : mapResultV1(result);
   if (!mapped.ok) return { ok: false, failure: { kind: 'bad_result', message: mapped.message } };
   const reply: InvokeReply = { ok: true, response: mapped.response };
-  if (mapped.response.body === null) return reply;
-  // move() marks it so piscina transfers the buffer; its typings want unique symbols the getters cannot name.
-  return Piscina.move(new Moved(reply, mapped.response.body) as unknown as ArrayBuffer) as unknown as Moved;
+  return mapped.response.body === null ? reply : moved(reply, mapped.response.body);
 }

@@ -67,3 +67,20 @@ export type InvokeFailure =
   | { kind: 'timeout'; message: string };
 
 export type InvokeReply = { ok: true; response: MappedResponse } | { ok: false; failure: InvokeFailure };
+
+/** Body validation on a function thread (bodies above the inline limit); the thread compiles `spec` once per key. */
+export interface ValidateTask {
+  /** Identifies the route's validator (plan version + route id): compiled once per thread. */
+  key: string;
+  spec: import('../validation/index.js').RouteValidation;
+  models: Record<string, unknown>;
+  draft: '04' | '2020-12';
+  contentType: string;
+  /** Moved to the thread and back. */
+  body: ArrayBuffer;
+}
+
+export interface ValidateReply {
+  error: import('../validation/index.js').ValidationError | null;
+  body: ArrayBuffer;
+}

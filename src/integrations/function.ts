@@ -4,6 +4,7 @@ import { PoolError } from '../functions/pool.js';
 import type { InvokeRequest, PayloadFormat } from '../functions/types.js';
 import { epochFromMono } from '../observability/clock.js';
 import type { RequestContext } from '../worker/context.js';
+import { readBody } from '../worker/body.js';
 import { sendComplete, sendError } from '../worker/respond.js';
 
 export interface FunctionRouteOptions {
@@ -81,29 +82,9 @@ export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) 
   }
 
   return function functionIntegration(ctx: RequestContext): void {
-    const res = ctx.res;
-    if (ctx.contentLength === 0 || (ctx.contentLength < 0 && !ctx.chunked)) {
-      invoke(ctx, null);
-      return;
-    }
-    // uWS checks Content-Length framing itself; chunked bodies are bounded here.
-    let buf = new Uint8Array(ctx.contentLength > 0 ? ctx.contentLength : 16384);
-    let len = 0;
-    res.onData((ab, isLast) => {
-      if (ctx.done) return;
-      const chunk = new Uint8Array(ab);
-      if (len + chunk.length > buf.length) {
-        if (len + chunk.length > o.maxBodyBytes) {
-          sendError(ctx, Errors.REQUEST_TOO_LARGE, true);
-          return;
-        }
-        const next = new Uint8Array(Math.min(o.maxBodyBytes, Math.max(buf.length * 2, len + chunk.length)));
-        next.set(buf.subarray(0, len));
-        buf = next;
-      }
-      buf.set(chunk, len); // ab is only valid during this callback
-      len += chunk.length;
-      if (isLast) invoke(ctx, len === 0 ? null : len === buf.length ? buf.buffer : buf.slice(0, len).buffer);
+    readBody(ctx, o.maxBodyBytes, (body) => {
+      // Moved to the thread: a buffer that is exactly the body, not a view into a larger one.
+      invoke(ctx, body === null ? null : body.byteLength === body.buffer.byteLength ? (body.buffer as ArrayBuffer) : (body.slice().buffer as ArrayBuffer));
     });
   };
 }

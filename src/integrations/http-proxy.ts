@@ -370,6 +370,12 @@ export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => v
       call.start();
       return;
     }
+    if (ctx.body !== null) {
+      // Read already (validation): sent whole.
+      call.body = Buffer.from(ctx.body.buffer, ctx.body.byteOffset, ctx.body.byteLength);
+      call.start();
+      return;
+    }
     // Content-Length over the limit was refused by the app before routing.
     if (!ctx.chunked && ctx.contentLength <= BUFFER_BODY_MAX) {
       // Small body: one preallocated buffer sized from Content-Length; uWS detaches each chunk on return.

@@ -11,7 +11,10 @@
  *    a map leaks its scope (and a pending #break) past `#end`. -> renderAstList() / getBlockEach() overrides;
  *    `$foreach` also gets Velocity's `first` / `last`.
  *  - an unmatched `#end` silently drops the rest of the template, an unclosed block renders its body twice, and a
- *    stray `#else` crashes at render time. -> validate() rejects all three when the template is compiled.
+ *    stray `#else` crashes at render time. -> checkBalance() / checkElse() reject them when the template is compiled.
+ *  - interpolated string literals ("$a-$b", `$input.json("$.id")`) are re-parsed on every evaluation.
+ *    -> parsed once, at compile time (getString() / STRING_ASTS).
+ *  - `#stop` is only recognised written `#stop()` (velocityjs lexer); not worked around.
  *  - a range literal `[1..$n]` with `$n` from the payload would allocate without bound. -> capped (MAX_RANGE).
  *  - one velocityjs Compile instance keeps state between renders (`#stop`, foreach scopes, macros).
  *    -> the AST is parsed once per template; each render runs a fresh, cheap Compile over it.
@@ -54,6 +57,23 @@ const METHOD_HANDLER = {
 const CONFIG = { escape: false, customMethodHandlers: [METHOD_HANDLER] };
 
 let foreachSeq = 0;
+
+/**
+ * velocityjs re-parses an interpolated string literal ("Item $x", `$input.json("$.id")`) every time it is
+ * evaluated; the parsed form is kept per AST node instead (filled at compile time by scan()).
+ */
+const STRING_ASTS = new WeakMap<object, Ast[]>();
+
+/** A JSON object / VTL map (not $input, $util or a Map.Entry). */
+function isPlainMap(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function interpolated(node: AnyNode): boolean {
+  const v = node.value;
+  return node.isEval === true && typeof v === 'string' && (v.includes('$') || v.includes('#'));
+}
 
 class AwsCompile extends Compile {
   /** `$ref` written to the output: Java toString, '' for null/unresolved (render runs silent). */
@@ -107,7 +127,7 @@ class AwsCompile extends Compile {
     const from: unknown = this.getLiteral({ ...head.from, pos: head.pos } as never);
     let items: unknown[];
     if (Array.isArray(from)) items = from;
-    else if (from !== null && typeof from === 'object') items = Object.values(from);
+    else if (from !== null && typeof from === 'object' && isPlainMap(from)) items = Object.values(from);
     else return '';
     const len = items.length;
     if (len === 0) return '';
@@ -130,6 +150,17 @@ class AwsCompile extends Compile {
     if (at !== -1) this.conditions.splice(at, 1);
     this.contextId = this.conditions[0] ?? '';
     return out;
+  }
+
+  /** Double-quoted string literals: interpolated from the cached parse. */
+  getString(literal: AnyNode): string {
+    if (!interpolated(literal)) return literal.value as string;
+    let asts = STRING_ASTS.get(literal);
+    if (asts === undefined) {
+      asts = parse(literal.value as string);
+      STRING_ASTS.set(literal, asts);
+    }
+    return this.renderAstList(asts, this.contextId);
   }
 
   /** List literals are java.util.Lists (print `[1, 2]`); ranges are capped. */
@@ -212,7 +243,7 @@ function jisonPosition(src: string, err: Error & { hash?: { line?: number } }): 
 function jisonReason(err: Error): string {
   const lines = err.message.split('\n');
   const expecting = lines.find((l) => l.startsWith('Expecting '));
-  if (expecting) return `VTL syntax error: ${expecting}`;
+  if (expecting) return `VTL syntax error: ${expecting.replace(/, got '1'$/, ', got the end of the template')}`;
   if (lines[0]?.startsWith('Lexical error')) return 'VTL syntax error: unrecognized text (unterminated string or bad directive?)';
   return `VTL syntax error: ${lines[0] ?? err.message}`;
 }
@@ -250,7 +281,7 @@ function unclosedBlock(tree: unknown[]): AnyNode | undefined {
   return undefined;
 }
 
-function checkBalance(name: string, src: string, tree: unknown[]): void {
+function checkBalance(name: string, src: string): void {
   let withSentinel: unknown[];
   try {
     withSentinel = parse(src + '\n' + SENTINEL) as unknown[];
@@ -277,7 +308,6 @@ function checkBalance(name: string, src: string, tree: unknown[]): void {
       if (e instanceof TemplateSyntaxError) throw e;
     }
   }
-  void tree;
   throw syntaxError(name, src, 1, 0, 'VTL syntax error: unbalanced #if/#foreach/#end');
 }
 
@@ -312,6 +342,14 @@ function scan(name: string, src: string, tree: unknown[]): Scan {
     }
     if (!isNode(v)) return;
     const here = v.pos ?? pos;
+    if (v.type === 'string' && interpolated(v) && !STRING_ASTS.has(v)) {
+      try {
+        STRING_ASTS.set(v, parse(v.value as string));
+      } catch (e) {
+        const line = here?.first_line ?? 1;
+        throw syntaxError(name, src, line, here ? here.first_column + 1 : 0, `in string ${JSON.stringify(v.value)}: ${jisonReason(e as Error)}`);
+      }
+    }
     if (v.type === 'set' && v.equal && v.equal[0]?.id === 'context') result.writesContext = true;
     if (v.type === 'references' && v.id === 'input' && Array.isArray(v.path)) {
       const first = v.path[0];
@@ -443,7 +481,7 @@ class Template implements CompiledTemplate {
  */
 export function compileTemplate(source: string, name: string): CompiledTemplate {
   const tree = parseOrThrow(name, source);
-  checkBalance(name, source, tree);
+  checkBalance(name, source);
   checkElse(name, source, tree, false);
   const { writesContext } = scan(name, source, tree);
   const overrides = writesContext || /\b(?:request|response)Override\b/.test(source);

@@ -40,6 +40,8 @@ export class RequestContext {
   errorMessage: string;
   /** Told once when the client aborts; set by whichever phase owns async work (an object, not a closure). */
   abortable: { abort(): void } | null;
+  /** The whole request body once a phase has read it (validation, templates): integrations reuse it. */
+  body: Uint8Array | null;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
     this.res = res;
@@ -65,6 +67,7 @@ export class RequestContext {
     this.integrationEndMs = 0;
     this.errorMessage = '';
     this.abortable = null;
+    this.body = null;
   }
 
   /** Value of the first header with this lower-case name, or undefined. */

@@ -1,0 +1,35 @@
+import { Errors } from '../errors.js';
+import type { RequestContext } from './context.js';
+import { sendError } from './respond.js';
+
+/**
+ * Reads the whole request body into one buffer (sized from Content-Length, grown for chunked
+ * bodies up to maxBytes; beyond it 413). `done` gets null for a request without a body. uWS only
+ * lends each chunk for the duration of its callback, so it is copied at once.
+ */
+export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uint8Array | null) => void): void {
+  if (ctx.body !== null) return done(ctx.body);
+  if (ctx.contentLength === 0 || (ctx.contentLength < 0 && !ctx.chunked)) return done(null);
+  let buf = new Uint8Array(ctx.contentLength > 0 ? ctx.contentLength : 16384);
+  let len = 0;
+  ctx.res.onData((ab, isLast) => {
+    if (ctx.done || ctx.aborted) return;
+    const chunk = new Uint8Array(ab);
+    if (len + chunk.length > buf.length) {
+      if (len + chunk.length > maxBytes) {
+        sendError(ctx, Errors.REQUEST_TOO_LARGE, true);
+        return;
+      }
+      const next = new Uint8Array(Math.min(maxBytes, Math.max(buf.length * 2, len + chunk.length)));
+      next.set(buf.subarray(0, len));
+      buf = next;
+    }
+    buf.set(chunk, len);
+    len += chunk.length;
+    if (isLast) {
+      const body = len === 0 ? null : len === buf.length ? buf : buf.slice(0, len);
+      ctx.body = body;
+      done(body);
+    }
+  });
+}
