@@ -7,6 +7,7 @@ import { Router, RouteConflictError } from '../router/index.js';
 import { compileMock } from '../integrations/mock.js';
 import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
 import { compileFunction } from '../integrations/function.js';
+import { compileMappedHttp, compileMappedMock, compileMapping, type CompiledMapping, type MappingContext } from '../integrations/mapping.js';
 import { FunctionPool, type HandlerRef } from '../functions/pool.js';
 import { compileModels, compileRouteValidator, type ModelSet } from '../validation/index.js';
 import { withValidation } from './validation-phase.js';
@@ -116,9 +117,27 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         id: routes.length, routeKey: r.route, api: api.name, stage: api.stage, handle: () => {}, sync: false,
       };
       const integ = r.integration;
+      const mc: MappingContext = {
+        routeKey: r.route, resourcePath: r.route === '$default' ? '$default' : r.route.slice(r.route.indexOf(' ') + 1).trim(),
+        stage: api.stage, apiId: api.name, stageVariables: api.stageVariables,
+      };
+      const mapping = (m: Parameters<typeof compileMapping>[0]): CompiledMapping | null => {
+        try {
+          return compileMapping(m, `${where}.integration`);
+        } catch (e) {
+          issues.push({ path: `${where}.integration`, message: (e as Error).message });
+          return null;
+        }
+      };
       if (integ.type === 'mock') {
-        route.handle = compileMock(integ);
-        route.sync = true;
+        if (integ.requestTemplates === undefined && integ.responses === undefined) {
+          route.handle = compileMock(integ);
+          route.sync = true;
+        } else {
+          const m = mapping(integ);
+          if (m === null) return;
+          route.handle = compileMappedMock(integ, m, mc, config.limits.maxBodyBytes);
+        }
       } else if (integ.type === 'function') {
         // The loader made the handler absolute: '/abs/module.mjs#export'.
         const hash = integ.handler.lastIndexOf('#');
@@ -130,17 +149,15 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         route.handle = compileFunction({
           pool, module, exportName, format: integ.payloadFormatVersion, timeoutMs: integ.timeoutMs,
           functionName: integ.functionName ?? basename(module).replace(/\.[cm]?js$/, ''), memoryMB: integ.memoryMB,
-          routeKey: r.route, stage: api.stage, apiId: api.name, stageVariables: null,
+          routeKey: r.route, stage: api.stage, apiId: api.name,
+          stageVariables: Object.keys(api.stageVariables).length > 0 ? api.stageVariables : null,
           maxBodyBytes: config.limits.maxBodyBytes, onFailure: (kind) => onFunctionFailure(routeId, kind),
         });
-      } else if (integ.type === 'http') {
-        issues.push({ path: `${where}.integration.type`, message: 'http (non-proxy) integrations are not implemented yet' });
-        return;
       } else {
+        // http_proxy and http: an upstream by name, or a uri (a one-target upstream with the schema's defaults).
         let group: UpstreamGroup;
         let pathTemplate: ReturnType<typeof compileTemplate> | null = null;
         if (integ.uri !== undefined) {
-          // A uri is a one-target upstream with the schema's upstream defaults; its path is the template.
           const u = new URL(integ.uri);
           const spec = Value.Default(UpstreamSchema, { targets: [`${u.protocol}//${u.host}`] }) as Upstream;
           if (integ.connectTimeoutMs !== undefined) spec.connectTimeoutMs = integ.connectTimeoutMs;
@@ -156,16 +173,22 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           if (integ.path !== undefined) pathTemplate = compileTemplate(integ.path);
         }
         const upstreamId = groups.indexOf(group);
-        route.handle = compileHttpProxy({
+        const common = {
           group,
           pathTemplate,
           timeoutMs: integ.timeoutMs,
           connectTimeoutMs: integ.connectTimeoutMs ?? group.connectTimeoutMs,
-          preserveHost: integ.preserveHost ?? false,
           staticHeaders: Object.entries(integ.requestHeaders ?? {}).map(([k, v]) => `${k.toLowerCase()}: ${v}\r\n`).join(''),
           maxBodyBytes: config.limits.maxBodyBytes,
-          onUpstreamError: (kind) => onUpstreamError(upstreamId, kind),
-        });
+          onUpstreamError: (kind: string) => onUpstreamError(upstreamId, kind),
+        };
+        if (integ.type === 'http') {
+          const m = mapping(integ);
+          if (m === null) return;
+          route.handle = compileMappedHttp(integ, m, mc, { ...common, method: integ.httpMethod });
+        } else {
+          route.handle = compileHttpProxy({ ...common, preserveHost: integ.preserveHost ?? false });
+        }
       }
       const rv = r.requestValidation;
       if (rv !== undefined && models !== null) {

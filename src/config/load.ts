@@ -642,7 +642,7 @@ function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void
         else params = parsed.kind === 'route' ? parsed.params : [];
       }
       const integ = route['integration'];
-      if (isObject(integ) && integ['type'] === 'http_proxy') {
+      if (isObject(integ) && (integ['type'] === 'http_proxy' || integ['type'] === 'http')) {
         checkHttpProxy(integ, [...rat, 'integration'], params, typeof routeKey === 'string' ? routeKey : '', upstreams, report);
       }
     });
@@ -680,7 +680,7 @@ function checkHttpProxy(
   const hasUpstream = integ['upstream'] !== undefined;
   const hasUri = integ['uri'] !== undefined;
   if (hasUpstream && hasUri) report([...at, 'uri'], 'set either upstream or uri, not both');
-  if (!hasUpstream && !hasUri) report([...at, 'upstream'], 'http_proxy needs upstream (a name from upstreams) or uri');
+  if (!hasUpstream && !hasUri) report([...at, 'upstream'], `${String(integ['type'])} needs upstream (a name from upstreams) or uri`);
 
   const up = integ['upstream'];
   if (typeof up === 'string' && up !== '' && !Object.hasOwn(upstreams, up)) {

@@ -56,7 +56,7 @@ function dropResponseHeader(name: string): boolean {
  */
 const BUFFER_BODY_MAX = 64 * 1024;
 
-type Part = string | { param: string };
+export type Part = string | { param: string };
 
 export interface ProxyOptions {
   group: UpstreamGroup;
@@ -86,7 +86,7 @@ export function compileTemplate(template: string): Part[] {
   return parts;
 }
 
-function renderPath(parts: Part[], params: Record<string, string> | null): string {
+export function renderPath(parts: Part[], params: Record<string, string> | null): string {
   let s = '';
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i]!;
