@@ -180,7 +180,7 @@ export const IntegrationResponseSchema = Type.Object(
 /** AWS REST mapping: request templates chosen by content type, passthrough behaviour, integration responses. */
 const mappingFields = {
   requestTemplates: Type.Optional(TemplateMap('VTL templates by request media type')),
-  passthroughBehavior: StringEnum(PASSTHROUGH, { default: 'WHEN_NO_MATCH' }),
+  passthroughBehavior: Type.Optional(StringEnum(PASSTHROUGH, { description: 'default WHEN_NO_MATCH' })),
   responses: Type.Optional(
     Type.Record(Type.String({ minLength: 1 }), IntegrationResponseSchema, {
       additionalProperties: false,

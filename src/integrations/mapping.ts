@@ -43,7 +43,7 @@ export function compileMapping(m: Pick<MockIntegration, 'requestTemplates' | 'pa
     if (c.pattern === null) fallback = c;
     else responses.push(c);
   }
-  return { requestTemplates: compileTemplates(m.requestTemplates ?? {}, `${name} request`), passthrough: m.passthroughBehavior, responses, fallback };
+  return { requestTemplates: compileTemplates(m.requestTemplates ?? {}, `${name} request`), passthrough: m.passthroughBehavior ?? 'WHEN_NO_MATCH', responses, fallback };
 }
 
 function compileResponse(pattern: string, r: IntegrationResponse, name: string): CompiledResponse {

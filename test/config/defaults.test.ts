@@ -12,13 +12,16 @@ t.test('every default, exactly', async (t) => {
     shutdown: { drainTimeoutMs: 30000 },
     requestId: { header: 'x-request-id', trustIncoming: false },
     accessLog: { enabled: true, destination: 'stdout' },
-    functions: { threads: 2, concurrencyPerThread: 1, maxQueue: 1024, idleTimeoutMs: 60000 },
+    functions: { threads: 2, concurrencyPerThread: 1, maxQueue: 1024, idleTimeoutMs: 60000, handlers: {} },
     apis: [
       {
         name: 'a',
         stage: '$default',
         upstreams: {},
         routes: [{ route: 'GET /ping', integration: { type: 'mock', status: 200, headers: {}, body: '' } }],
+        models: {},
+        modelSchemaDraft: '04',
+        stageVariables: {},
       },
     ],
   });

@@ -92,9 +92,9 @@ t.test('types, ranges, enums, patterns', async (t) => {
 
 t.test('integration union: discriminated on type', async (t) => {
   const route = (integration: string) => issuesOf(api('{}', `      - route: GET /x\n        integration: ${integration}\n`));
-  t.same(route('{ type: lambda, function: f }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'must be one of http_proxy, mock, function (got "lambda")' }]);
-  t.same(route('{ status: 200 }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'is required (one of http_proxy, mock, function)' }]);
-  t.same(route('"mock"'), [{ path: 'apis[0].routes[0].integration', line: 6, message: 'must be a mapping with a type (http_proxy, mock, function) (got "mock")' }]);
+  t.same(route('{ type: lambda, function: f }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'must be one of http_proxy, http, mock, function (got "lambda")' }]);
+  t.same(route('{ status: 200 }'), [{ path: 'apis[0].routes[0].integration.type', line: 6, message: 'is required (one of http_proxy, http, mock, function)' }]);
+  t.same(route('"mock"'), [{ path: 'apis[0].routes[0].integration', line: 6, message: 'must be a mapping with a type (http_proxy, http, mock, function) (got "mock")' }]);
   // A mock reports only mock's errors, not http_proxy's.
   t.same(route('{ type: mock, upstream: u, status: 200 }'), [{ path: 'apis[0].routes[0].integration.upstream', line: 6, message: 'unknown property' }]);
   t.same(route('{ type: http_proxy, uri: "http://h:1", body: x }'), [{ path: 'apis[0].routes[0].integration.body', line: 6, message: 'unknown property' }]);

@@ -75,3 +75,19 @@ t.test('ConfigJsonSchema (for editors) accepts the files as written, before defa
   }
   t.notOk(validate({}), 'apis is still required');
 });
+
+t.test('full example: functions, validation and mapping templates', async (t) => {
+  const cfg = loadConfigFile(FULL, {});
+  const shop = cfg.apis[0]!;
+  const byKey = (k: string) => shop.routes.find((r) => r.route === k)!;
+  const list = byKey('GET /pets');
+  t.match(list.integration, { type: 'function', handler: `${root}config/examples/functions/pets.mjs#list`, payloadFormatVersion: '2.0', functionName: 'listPets' });
+  t.same(list.requestValidation?.required, { querystring: ['limit'] });
+  t.match(byKey('POST /pets').integration, { type: 'function', handler: `${root}config/examples/functions/pets.mjs#create` }, 'named handler resolved');
+  t.same(byKey('POST /pets').requestValidation?.bodyModels, { 'application/json': 'Pet' });
+  t.same(Object.keys(shop.models), ['Pet']);
+  const legacy = byKey('POST /legacy/orders').integration;
+  t.match(legacy, { type: 'http', httpMethod: 'PUT', passthroughBehavior: 'WHEN_NO_TEMPLATES' });
+  t.same(Object.keys((legacy as { responses: object }).responses), ['default', '4\\d{2}']);
+  t.equal(cfg.functions.handlers['createPet'], './functions/pets.mjs#create', 'the map itself keeps what the file says');
+});
