@@ -195,18 +195,15 @@ class Importer {
     // Models first: routes refer to them by (possibly renamed) name.
     this.models = new ModelConverter(draft, (s, m) => this.warn(s, m));
     const components = isObj(doc['components']) ? doc['components'] : {};
-    const schemas = isObj(components['schemas']) ? components['schemas'] : {};
+    const schemas: Obj = {};
+    for (const [name, schema] of Object.entries(isObj(components['schemas']) ? components['schemas'] : {})) {
+      // References to a skipped schema are then reported as unknown.
+      if (isObj(schema)) schemas[name] = schema;
+      else this.warn(['components', 'schemas', name], 'a model must be a schema mapping: skipped');
+    }
     this.models.assignNames(schemas, ['components', 'schemas']);
     const models: Obj = {};
     for (const [name, schema] of Object.entries(schemas)) {
-      if (!isObj(schema) && typeof schema !== 'boolean') {
-        this.warn(['components', 'schemas', name], 'a schema must be a mapping: model skipped');
-        continue;
-      }
-      if (typeof schema === 'boolean') {
-        this.warn(['components', 'schemas', name], 'a boolean schema cannot be a model: skipped');
-        continue;
-      }
       models[this.models.names.get(name)!] = this.models.convert(schema, ['components', 'schemas', name]);
     }
     if (isObj(components[INTEGRATIONS])) this.consumed.add(segKey(['components', INTEGRATIONS]));
@@ -281,8 +278,10 @@ class Importer {
       }
       return String(def);
     });
+    // Absolute (or //host) as written: drop the authority. `/{basePath}` with default `/v1` (as
+    // AWS writes relative servers) is a path, even though it starts with '//' once substituted.
     let path = url;
-    const abs = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*|^\/\/[^/?#]*/.exec(url);
+    const abs = /^([A-Za-z][A-Za-z0-9+.-]*:)?\/\//.test(s0['url']) ? /^([A-Za-z][A-Za-z0-9+.-]*:)?\/\/[^/?#]*/.exec(url) : null;
     if (abs) path = url.slice(abs[0].length);
     path = path.replace(/[?#].*$/, '');
     const parts = path.split('/').filter((p) => p !== '').map((p) => {
@@ -307,6 +306,8 @@ class Importer {
   }
 
   private readValidators(): void {
+    // The API-level default validator: applied (or reported on) per route.
+    if (this.doc[VALIDATOR] !== undefined) this.consumed.add(segKey([VALIDATOR]));
     const raw = this.doc[VALIDATORS];
     if (raw === undefined) return;
     this.consumed.add(segKey([VALIDATORS]));
@@ -514,8 +515,6 @@ class Importer {
 
   private httpIntegration(integ: Obj, at: Seg[], route: RouteInfo, type: 'http' | 'http_proxy', skip: (msg: string, segs?: Seg[]) => null): Obj | null {
     const proxy = type === 'http_proxy';
-    const used = ['uri', 'httpMethod', 'requestParameters', 'timeoutInMillis', 'requestTemplates', 'passthroughBehavior', 'responses', 'payloadFormatVersion'];
-    this.commonFields(integ, at, used);
     const uriRaw = integ['uri'];
     if (typeof uriRaw !== 'string' || uriRaw === '') return skip(`${type} integration without a uri`, [...at, 'uri']);
     if (uriRaw.includes('${')) return skip(`the uri uses variables (${uriRaw}); stage variables are not supported yet`, [...at, 'uri']);
@@ -598,22 +597,22 @@ class Importer {
     if (Object.keys(requestHeaders).length) out['requestHeaders'] = requestHeaders;
     if (proxy) this.proxyMappings(integ, at);
     else this.mappingFields(integ, at, out);
+    // The rest is reported only for routes that are imported.
+    this.commonFields(integ, at, ['uri', 'httpMethod', 'requestParameters', 'timeoutInMillis', 'requestTemplates', 'passthroughBehavior', 'responses', 'payloadFormatVersion']);
     return out;
   }
 
   private mockIntegration(integ: Obj, at: Seg[]): Obj {
-    this.commonFields(integ, at, ['requestTemplates', 'passthroughBehavior', 'responses']);
     const out: Obj = { type: 'mock' };
     this.mappingFields(integ, at, out);
+    this.commonFields(integ, at, ['requestTemplates', 'passthroughBehavior', 'responses']);
     return out;
   }
 
   private lambdaIntegration(integ: Obj, at: Seg[], route: RouteInfo, skip: (msg: string, segs?: Seg[]) => null): Obj | null {
-    this.commonFields(integ, at, ['uri', 'httpMethod', 'timeoutInMillis', 'payloadFormatVersion', 'requestTemplates', 'passthroughBehavior', 'responses', 'integrationSubtype', 'requestParameters']);
     if (integ['integrationSubtype'] !== undefined) {
       return skip(`AWS service integration ${String(integ['integrationSubtype'])} is not supported`, [...at, 'integrationSubtype']);
     }
-    if (integ['requestParameters'] !== undefined) this.warn([...at, 'requestParameters'], 'parameter mapping for Lambda proxy integrations is not supported yet: ignored');
     const uri = integ['uri'];
     if (typeof uri !== 'string' || uri === '') return skip('aws_proxy integration without a uri', [...at, 'uri']);
     const ref = parseLambdaUri(uri);
@@ -636,7 +635,9 @@ class Importer {
     const out: Obj = { type: 'function', handler, payloadFormatVersion: version, functionName: ref.name };
     const timeoutMs = this.timeout(integ, at, TIMEOUT_BOUNDS.function);
     if (timeoutMs !== undefined) out['timeoutMs'] = timeoutMs;
+    if (integ['requestParameters'] !== undefined) this.warn([...at, 'requestParameters'], 'parameter mapping for Lambda proxy integrations is not supported yet: ignored');
     this.proxyMappings(integ, at);
+    this.commonFields(integ, at, ['uri', 'httpMethod', 'timeoutInMillis', 'payloadFormatVersion', 'requestTemplates', 'passthroughBehavior', 'responses', 'integrationSubtype', 'requestParameters']);
     return out;
   }
 
@@ -767,7 +768,6 @@ class Importer {
     const own = op[VALIDATOR];
     const name = own !== undefined ? own : this.doc[VALIDATOR];
     const nameAt = own !== undefined ? [...at, VALIDATOR] : [VALIDATOR];
-    if (own === undefined && this.doc[VALIDATOR] !== undefined) this.consumed.add(segKey([VALIDATOR]));
     if (name === undefined) return null;
     if (typeof name !== 'string') {
       this.warn(nameAt, 'must be the name of a request validator: ignored');
@@ -825,11 +825,21 @@ class Importer {
     for (const { p, at: pat } of params.values()) {
       if (p['required'] !== true) continue;
       const loc = where[p['in'] as string];
+      let name = p['name'] as string;
       if (!loc) {
-        this.warn(pat, `${route.key}: required ${String(p['in'])} parameter ${String(p['name'])} is not validated: ignored`);
+        this.warn(pat, `${route.key}: required ${String(p['in'])} parameter ${name} is not validated: ignored`);
         continue;
       }
-      (required[loc] ??= []).push(p['name'] as string);
+      if (loc === 'path') {
+        // HTTP API exports name the greedy variable 'proxy+'. A path parameter the route does not
+        // have would fail every request: AWS cannot have one either.
+        name = name.replace(/\+$/, '');
+        if (!route.params.some((rp) => rp.name === name)) {
+          this.warn(pat, `${route.key}: path parameter ${name} is not in the route: ignored`);
+          continue;
+        }
+      }
+      if (!(required[loc] ??= []).includes(name)) required[loc]!.push(name);
     }
     if (Object.keys(required).length) out['required'] = required;
     return out;

@@ -33,14 +33,19 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Wait for /ready (default true). */
   waitReady?: boolean;
+  /** Serve this file as it is (e.g. an OpenAPI document) instead of writing `config`; ports come from flags. */
+  configFile?: string;
+  /** Extra CLI arguments after `start --config FILE`. */
+  args?: string[];
+  adminPort?: number;
 }
 
 /** Starts `gateway start` with the given config object (listen/admin ports filled in when absent). */
 export async function startGateway(config: Record<string, unknown>, opts: StartOptions = {}): Promise<Gateway> {
   const port = await freePort();
-  const adminPort = await freePort();
+  const adminPort = opts.adminPort ?? await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
-  const configFile = join(dir, 'gateway.json');
+  const configFile = opts.configFile ?? join(dir, 'gateway.json');
   const full = {
     listen: { host: '127.0.0.1', port },
     admin: { host: '127.0.0.1', port: adminPort },
@@ -48,8 +53,9 @@ export async function startGateway(config: Record<string, unknown>, opts: StartO
     accessLog: { enabled: false },
     ...config,
   };
-  writeFileSync(configFile, JSON.stringify(full, null, 2));
-  const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile], {
+  if (opts.configFile === undefined) writeFileSync(configFile, JSON.stringify(full, null, 2));
+  const portArgs = opts.configFile === undefined ? [] : ['--port', String(port), '--admin-port', String(adminPort), '--workers', String(opts.workers ?? 1)];
+  const proc = spawn(process.execPath, [CLI, 'start', '--config', configFile, ...portArgs, ...(opts.args ?? [])], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
