@@ -142,17 +142,22 @@ export const UpstreamSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Where an http_proxy or http integration sends requests, and its timeouts. */
+const upstreamFields = {
+  upstream: Type.Optional(Type.String({ minLength: 1, description: 'an upstream of the same API; exclusive with uri' })),
+  uri: Type.Optional(Type.String({ minLength: 1, description: 'absolute http:// URL; its path may use {name} route variables' })),
+  path: Type.Optional(Type.String({ minLength: 1, description: 'upstream path template (only with upstream); default: the request path' })),
+  // AWS REST default is 29 s (HTTP APIs allow 30 s); self-hosted users may need longer.
+  timeoutMs: Ms(50, 300000, 29000),
+  connectTimeoutMs: Type.Optional(Ms(1, undefined, undefined, "overrides the upstream's connectTimeoutMs")),
+  requestHeaders: HeaderMap('static headers added to the upstream request'),
+};
+
 export const HttpProxyIntegrationSchema = Type.Object(
   {
     type: Type.Literal('http_proxy'),
-    upstream: Type.Optional(Type.String({ minLength: 1, description: 'an upstream of the same API; exclusive with uri' })),
-    uri: Type.Optional(Type.String({ minLength: 1, description: 'absolute http:// URL; its path may use {name} route variables' })),
-    path: Type.Optional(Type.String({ minLength: 1, description: 'upstream path template (only with upstream); default: the request path' })),
-    // AWS REST default is 29 s (HTTP APIs allow 30 s); self-hosted users may need longer.
-    timeoutMs: Ms(50, 300000, 29000),
-    connectTimeoutMs: Type.Optional(Ms(1, undefined, undefined, "overrides the upstream's connectTimeoutMs")),
+    ...upstreamFields,
     preserveHost: Type.Boolean({ default: false }),
-    requestHeaders: HeaderMap('static headers added to the upstream request'),
   },
   { additionalProperties: false },
 );
@@ -204,13 +209,8 @@ export const MockIntegrationSchema = Type.Object(
 export const HttpIntegrationSchema = Type.Object(
   {
     type: Type.Literal('http'),
-    upstream: Type.Optional(Type.String({ minLength: 1, description: 'an upstream of the same API; exclusive with uri' })),
-    uri: Type.Optional(Type.String({ minLength: 1, description: 'absolute http:// URL; its path may use {name} route variables' })),
-    path: Type.Optional(Type.String({ minLength: 1, description: 'upstream path template (only with upstream); default: the request path' })),
+    ...upstreamFields,
     httpMethod: Type.Optional(StringEnum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const, { description: 'method sent upstream; default: the request method' })),
-    timeoutMs: Ms(50, 300000, 29000),
-    connectTimeoutMs: Type.Optional(Ms(1, undefined, undefined, "overrides the upstream's connectTimeoutMs")),
-    requestHeaders: HeaderMap('static headers added to the upstream request'),
     ...mappingFields,
   },
   { additionalProperties: false },
