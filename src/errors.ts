@@ -6,6 +6,8 @@
  * bodies are `{"message":"..."}` as API Gateway sends them. Bodies are serialized once, here, so the
  * hot path writes a ready string.
  */
+import fastJson from 'fast-json-stringify';
+
 export interface GatewayError {
   readonly code: string;
   readonly status: number;
@@ -16,8 +18,21 @@ export interface GatewayError {
   readonly body: string;
 }
 
+/**
+ * The gateway's own JSON bodies, `{"message": ..., "errors"?: [...]}`, through one compiled
+ * fast-json-stringify serializer (validation errors and template errors are built per request).
+ */
+export const messageBody: (body: { message: string; errors?: unknown[] }) => string = fastJson({
+  type: 'object',
+  properties: {
+    message: { type: 'string' },
+    errors: { type: 'array', items: { type: 'object', additionalProperties: true } },
+  },
+  required: ['message'],
+});
+
 function def(code: string, status: number, reason: string, message: string): GatewayError {
-  return Object.freeze({ code, status, statusLine: `${status} ${reason}`, message, body: JSON.stringify({ message }) });
+  return Object.freeze({ code, status, statusLine: `${status} ${reason}`, message, body: messageBody({ message }) });
 }
 
 export const Errors = {

@@ -5,7 +5,7 @@
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-data-transformations.html
  */
 import type { IntegrationResponse, MockIntegration, HttpIntegration } from '../config/index.js';
-import { Errors, type GatewayError } from '../errors.js';
+import { Errors, messageBody, type GatewayError } from '../errors.js';
 import { epochFromMono, clfTime } from '../observability/clock.js';
 import {
   compileTemplates, selectRequestTemplate, TemplatePayloadError, type CompiledTemplate, type PassthroughBehavior, type TemplateInput,
@@ -121,7 +121,7 @@ export function templateInput(ctx: RequestContext, mc: MappingContext, body: str
 }
 
 const templateError = (e: unknown): GatewayError =>
-  e instanceof TemplatePayloadError ? { code: 'BAD_REQUEST_BODY', status: 400, statusLine: '400 Bad Request', message: e.message, body: JSON.stringify({ message: e.message }) } : Errors.INTERNAL;
+  e instanceof TemplatePayloadError ? { code: 'BAD_REQUEST_BODY', status: 400, statusLine: '400 Bad Request', message: e.message, body: messageBody({ message: e.message }) } : Errors.INTERNAL;
 const UNSUPPORTED: GatewayError = { code: 'UNSUPPORTED_MEDIA_TYPE', status: 415, statusLine: '415 Unsupported Media Type', message: 'Unsupported Media Type', body: '{"message":"Unsupported Media Type"}' };
 
 /** Method response from an integration response: the template over `integrationBody`, or the body passed through. */

@@ -31,6 +31,7 @@
  *  - Gateway response types BAD_REQUEST_PARAMETERS and BAD_REQUEST_BODY, both default 400.
  *    https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
  */
+import { messageBody } from '../errors.js';
 import { displaySchemaPath, ModelSet, type Draft, type ErrorObject, type ValidateFunction } from './models.js';
 
 export { ModelSet, type Draft } from './models.js';
@@ -112,13 +113,13 @@ const INVALID_BODY: ValidationError = Object.freeze({
   status: 400,
   type: 'BAD_REQUEST_BODY',
   message: INVALID_BODY_MESSAGE,
-  body: JSON.stringify({ message: INVALID_BODY_MESSAGE }),
+  body: messageBody({ message: INVALID_BODY_MESSAGE }),
 });
 
 function paramsError(names: string[]): ValidationError {
   // P3: "[a, b]" — Java List.toString formatting, names bare (no location prefix).
   const message = `Missing required request parameters: [${names.join(', ')}]`;
-  return { status: 400, type: 'BAD_REQUEST_PARAMETERS', message, body: JSON.stringify({ message }) };
+  return { status: 400, type: 'BAD_REQUEST_PARAMETERS', message, body: messageBody({ message }) };
 }
 
 function bodyErrorWithDetails(errors: unknown[]): ValidationError {
@@ -126,7 +127,7 @@ function bodyErrorWithDetails(errors: unknown[]): ValidationError {
     status: 400,
     type: 'BAD_REQUEST_BODY',
     message: INVALID_BODY_MESSAGE,
-    body: JSON.stringify({ message: INVALID_BODY_MESSAGE, errors }),
+    body: messageBody({ message: INVALID_BODY_MESSAGE, errors }),
   };
 }
 

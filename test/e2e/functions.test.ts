@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { get, startGateway } from '../helpers/gateway.js';
+import { get, startGateway, waitFor } from '../helpers/gateway.js';
 
 // Function integrations through a real gateway process: handlers on its piscina threads.
 
@@ -217,4 +220,16 @@ t.test('a handler module without the export fails the start with a clear message
     startGateway({ apis: [{ name: 'x', routes: [{ route: 'GET /x', integration: { type: 'function', handler: `${FN}echo.mjs#nope` } }] }] }),
     /echo\.mjs has no exported function "nope"/,
   );
+});
+
+t.test('SIGHUP reload re-imports handler code', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fn-reload-'));
+  const file = join(dir, 'version.mjs');
+  writeFileSync(file, "export const handler = async () => ({ statusCode: 200, body: 'v1' });\n");
+  const g = await startGateway({ apis: [{ name: 'r', routes: [{ route: 'GET /v', integration: { type: 'function', handler: file } }] }] });
+  t.teardown(() => g.stop());
+  t.equal((await get(g.port, '/v')).body, 'v1');
+  writeFileSync(file, "export const handler = async () => ({ statusCode: 200, body: 'v2' });\n");
+  g.proc.kill('SIGHUP');
+  t.ok(await waitFor(async () => (await get(g.port, '/v')).body === 'v2', 15_000), 'new workers serve the new code');
 });
