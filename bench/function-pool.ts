@@ -18,7 +18,10 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Piscina } from 'piscina';
+import uws from '../native/uws.js';
 import { Packr, Unpackr } from 'msgpackr';
 import { FunctionPool } from '../src/functions/pool.js';
 import type { InvokeReply, InvokeRequest } from '../src/functions/types.js';
@@ -95,16 +98,13 @@ interface Pool {
   messages?(): { out: number; in: number };
 }
 
-/** (a) src/functions/pool.ts itself. */
+/** src/functions/pool.ts itself (the gateway's pool; timeouts are its own deadlines). */
 async function functionPool(concurrency: number): Promise<Pool> {
-  const p = new FunctionPool({ threads: THREADS, concurrencyPerThread: concurrency, maxQueue: 100000, idleTimeoutMs: 60000, handlers: {} } as never,
-    [{ module: HELLO, exportName: 'handler' }]);
+  const p = new FunctionPool({ threads: THREADS, concurrencyPerThread: concurrency, maxQueue: 100000, handlers: {} }, [{ module: HELLO, exportName: 'handler' }], TIMEOUT_MS);
   const errs = await p.start();
   if (errs.length > 0) throw new Error(JSON.stringify(errs));
-  // Same threads count from the start (minThreads is 1 in pool.ts; let the pool grow before measuring).
-  const never = new AbortController().signal;
   return {
-    invoke: (req, _route, signal) => p.invoke(req, signal ?? never),
+    invoke: (req) => p.invoke(req),
     close: () => p.close(),
   };
 }
@@ -114,14 +114,15 @@ async function rawPiscina(concurrency: number, atomics: 'sync' | 'async' | 'disa
   const p = new Piscina({ filename: RUNNER, minThreads: THREADS, maxThreads: THREADS, concurrentTasksPerWorker: concurrency, maxQueue: 100000, idleTimeout: 60000, atomics });
   await p.run([{ module: HELLO, exportName: 'handler' }], { name: 'load' });
   return {
-    invoke: (req, _route, signal) => p.run(req, { signal }) as Promise<InvokeReply>,
+    invoke: (req, _route, signal) => p.run(req, { signal, name: 'invoke' }) as Promise<InvokeReply>,
     close: () => p.destroy(),
   };
 }
 
 /** The main thread runs the invocation itself: the floor (no isolation, no thread crossing). */
 function inlinePool(): Pool {
-  return { invoke: (req) => runOne(req), close: async () => {} };
+  // Started from setImmediate: a closed loop of microtasks alone would never let timers run.
+  return { invoke: (req) => new Promise<void>((r) => setImmediate(r)).then(() => runOne(req)), close: async () => {} };
 }
 
 interface Pending {
@@ -166,7 +167,7 @@ class HandPool implements Pool {
 
   constructor(
     private readonly mode: Mode,
-    private readonly opts: { threads: number; cap: number; flush: 'micro' | 'immediate'; workerFlush: 'micro' | 'immediate'; timers: Timers; routes: RouteInfo[]; sweepMs?: number },
+    private readonly opts: { threads: number; cap: number; flush: 'micro' | 'immediate'; workerFlush: 'micro' | 'immediate'; timers: Timers; routes: RouteInfo[]; sweepMs?: number; perTurn?: boolean },
   ) {}
 
   async start(): Promise<void> {
@@ -245,10 +246,17 @@ class HandPool implements Pool {
       const p: Pending = {
         resolve, reject, deadline: this.opts.timers === 'sweep' ? Date.now() + req.timeoutMs : 0, signal, onAbort: undefined,
       };
-      const t = this.pick();
+      const t = this.opts.perTurn === true ? this.turnPick() : this.pick();
       if (t === null) this.queue.push({ req, route, p });
       else this.dispatch(t, req, route, p);
     });
+  }
+
+  /** perTurn: everything issued in one turn goes to one thread (the least loaded when the turn began). */
+  private turnThread: Thread | null = null;
+  private turnPick(): Thread | null {
+    if (this.turnThread === null || this.turnThread.dead) this.turnThread = this.pick();
+    return this.turnThread;
   }
 
   private pick(): Thread | null {
@@ -290,6 +298,7 @@ class HandPool implements Pool {
 
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    this.turnThread = null;
     for (const t of this.threads) {
       if (t.out.length === 0 || t.dead) continue;
       const out = t.out, transfer = t.transfer;
@@ -367,8 +376,8 @@ class HandPool implements Pool {
   }
 }
 
-async function handPool(mode: Mode, cap: number, timers: Timers, flush: 'micro' | 'immediate' = 'micro', workerFlush: 'micro' | 'immediate' = 'micro'): Promise<HandPool> {
-  const p = new HandPool(mode, { threads: THREADS, cap, flush, workerFlush, timers, routes: [ROUTE] });
+async function handPool(mode: Mode, cap: number, timers: Timers, flush: 'micro' | 'immediate' = 'micro', workerFlush: 'micro' | 'immediate' = 'micro', perTurn = false): Promise<HandPool> {
+  const p = new HandPool(mode, { threads: THREADS, cap, flush, workerFlush, timers, routes: [ROUTE], perTurn });
   await p.start();
   return p;
 }
@@ -384,7 +393,7 @@ function mainThreadCpuUs(): number {
   return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
 }
 
-interface Result { rps: number; cpuUs: number; mainUs: number; perMsg: number; errors: number }
+interface Result { rps: number; cpuUs: number; mainUs: number; perMsg: number; perIn: number; errors: number }
 
 function drive(pool: Pool, inflight: number, timers: Timers): Promise<Result> {
   return new Promise((resolveRun) => {
@@ -445,7 +454,7 @@ function drive(pool: Pool, inflight: number, timers: Timers): Promise<Result> {
         const msgs = pool.messages?.();
         result = {
           rps: n / dt, cpuUs: (cpu.user + cpu.system) / n, mainUs: main / n,
-          perMsg: msgs !== undefined ? (2 * n) / Math.max(1, msgs.out + msgs.in) : 1, errors: errors - s.e,
+          perMsg: msgs !== undefined ? n / Math.max(1, msgs.out) : 1, perIn: msgs !== undefined ? n / Math.max(1, msgs.in) : 1, errors: errors - s.e,
         };
         stop = true;
         if (outstanding === 0) finish();
@@ -466,15 +475,21 @@ function variants(timers: Timers): Variant[] {
   const pisc = T === 'sweep' ? 'percall' : T; // piscina has no sweep: its timeout is the signal
   return [
     { key: 'inline', about: 'no thread: runOne on the main thread (floor)', timers: T === 'sweep' ? 'none' : T, make: async () => inlinePool() },
-    { key: 'pisc-c1', about: 'a) FunctionPool, concurrencyPerThread 1 (as configured)', timers: pisc, make: () => functionPool(1) },
-    { key: 'pisc-c8', about: 'a) FunctionPool, concurrencyPerThread 8', timers: pisc, make: () => functionPool(8) },
+    { key: 'pool-c1', about: 'src/functions/pool.ts, concurrencyPerThread 1', timers: 'none', make: () => functionPool(1) },
+    { key: 'pool-c64', about: 'src/functions/pool.ts, concurrencyPerThread 64 (default)', timers: 'none', make: () => functionPool(64) },
+    { key: 'pisc-c1', about: 'a) piscina, concurrentTasksPerWorker 1 (the first design)', timers: pisc, make: () => rawPiscina(1, 'sync') },
+    { key: 'pisc-c8', about: 'a) piscina, concurrentTasksPerWorker 8', timers: pisc, make: () => rawPiscina(8, 'sync') },
     { key: 'pisc-c8-noatom', about: "a') piscina c8, atomics: 'disabled'", timers: pisc, make: () => rawPiscina(8, 'disabled') },
     { key: 'single-c1', about: 'b) hand pool, 1 msg/invocation, 1 in flight per thread', timers: T, make: () => handPool('single', 1, T) },
     { key: 'single', about: 'b) hand pool, 1 msg/invocation, unbounded per thread', timers: T, make: () => handPool('single', Infinity, T) },
-    { key: 'batch', about: 'c) batched per turn (microtask flush), InvokeRequest objects', timers: T, make: () => handPool('batch', Infinity, T) },
-    { key: 'batch-imm', about: 'c) batched, setImmediate flush both sides', timers: T, make: () => handPool('batch', Infinity, T, 'immediate', 'immediate') },
-    { key: 'compact', about: 'd) batched, positional fields + route index, bodies in one buffer', timers: T, make: () => handPool('compact', Infinity, T) },
-    { key: 'msgpack', about: 'd) compact, msgpackr-packed into a transferred buffer', timers: T, make: () => handPool('msgpack', Infinity, T) },
+    { key: 'batch-micro', about: 'c) batched, queueMicrotask flush (main) + microtask flush (thread), InvokeRequest objects', timers: T, make: () => handPool('batch', Infinity, T, 'micro', 'micro') },
+    { key: 'batch', about: 'c) batched, setImmediate flush (main) + microtask flush (thread), InvokeRequest objects', timers: T, make: () => handPool('batch', Infinity, T, 'immediate', 'micro') },
+    { key: 'batch-imm2', about: 'c) batched, setImmediate flush on both sides', timers: T, make: () => handPool('batch', Infinity, T, 'immediate', 'immediate') },
+    { key: 'compact', about: 'd) batch + positional fields, route index, bodies in one buffer (setImmediate flush)', timers: T, make: () => handPool('compact', Infinity, T, 'immediate', 'micro') },
+    { key: 'compact-c8', about: 'd) compact, at most 8 in flight per thread (concurrencyPerThread 8), FIFO queue beyond', timers: T, make: () => handPool('compact', 8, T, 'immediate', 'micro') },
+    { key: 'compact-c1', about: 'd) compact, 1 in flight per thread (concurrencyPerThread 1, today\'s default)', timers: T, make: () => handPool('compact', 1, T, 'immediate', 'micro') },
+    { key: 'compact-turn', about: 'e) compact, a whole turn to one thread (least loaded): fewer messages/wake-ups', timers: T, make: () => handPool('compact', Infinity, T, 'immediate', 'micro', true) },
+    { key: 'msgpack', about: 'd) compact, msgpackr-packed into a transferred buffer (setImmediate flush)', timers: T, make: () => handPool('msgpack', Infinity, T, 'immediate', 'micro') },
   ];
 }
 
@@ -498,18 +513,18 @@ async function benchVariants(): Promise<void> {
         const r = await drive(pool, inflight, v.timers);
         const k = `${v.key}@${inflight}`;
         (results.get(k) ?? results.set(k, []).get(k)!).push(r);
-        console.log(`  r${round + 1} ${k.padEnd(22)} ${r.rps.toFixed(0).padStart(7)}/s  cpu ${r.cpuUs.toFixed(1).padStart(5)} µs  main ${r.mainUs.toFixed(1).padStart(5)} µs  inv/msg ${r.perMsg.toFixed(1)}${r.errors > 0 ? `  errors ${r.errors}` : ''}`);
+        console.log(`  r${round + 1} ${k.padEnd(22)} ${r.rps.toFixed(0).padStart(7)}/s  cpu ${r.cpuUs.toFixed(1).padStart(5)} µs  main ${r.mainUs.toFixed(1).padStart(5)} µs  inv/msg out ${r.perMsg.toFixed(1)} in ${r.perIn.toFixed(1)}${r.errors > 0 ? `  errors ${r.errors}` : ''}`);
       }
       await pool.close();
     }
   }
   console.log(`\nmedians (timers=${timers}):`);
-  console.log('variant                 inv/s    cpu µs/inv  main µs/inv  inv/msg   (min..max inv/s)');
+  console.log('variant                 inv/s    cpu µs/inv  main µs/inv  inv/msg out/in  (min..max inv/s)');
   for (const v of list) {
     for (const inflight of INFLIGHT) {
       const rs = results.get(`${v.key}@${inflight}`)!;
       const rps = rs.map((r) => r.rps);
-      console.log(`${`${v.key}@${inflight}`.padEnd(22)} ${median(rps).toFixed(0).padStart(7)}  ${median(rs.map((r) => r.cpuUs)).toFixed(1).padStart(9)}  ${median(rs.map((r) => r.mainUs)).toFixed(1).padStart(10)}  ${median(rs.map((r) => r.perMsg)).toFixed(1).padStart(6)}   (${Math.min(...rps).toFixed(0)}..${Math.max(...rps).toFixed(0)})`);
+      console.log(`${`${v.key}@${inflight}`.padEnd(22)} ${median(rps).toFixed(0).padStart(7)}  ${median(rs.map((r) => r.cpuUs)).toFixed(1).padStart(9)}  ${median(rs.map((r) => r.mainUs)).toFixed(1).padStart(10)}  ${median(rs.map((r) => r.perMsg)).toFixed(1).padStart(5)}/${median(rs.map((r) => r.perIn)).toFixed(1).padEnd(5)}  (${Math.min(...rps).toFixed(0)}..${Math.max(...rps).toFixed(0)})`);
     }
   }
   for (const v of list) console.log(`  ${v.key}: ${v.about}`);
@@ -605,6 +620,104 @@ async function selftest(): Promise<void> {
   await pool.close();
 }
 
-if (flag('selftest')) await selftest();
+// ------------------------------------------------------------------------------------------------
+// End to end: a bare uWS server in this process, autocannon in a child process
+// ------------------------------------------------------------------------------------------------
+
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+
+function autocannonRun(url: string, seconds: number, connections: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AUTOCANNON, '--json', '-c', String(connections), '-d', String(seconds), url], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('exit', () => {
+      try {
+        const j = JSON.parse(out) as { requests: { total: number }; non2xx: number; errors: number; duration: number };
+        if (j.non2xx > 0 || j.errors > 0) console.log(`    (${j.non2xx} non-2xx, ${j.errors} errors)`);
+        resolve(j.requests.total);
+      } catch (e) { reject(e as Error); }
+    });
+  });
+}
+
+async function e2e(): Promise<void> {
+  const timers = arg('timers', 'percall') as Timers;
+  const conns = INFLIGHT[0]!;
+  const only = arg('variants', 'mock,pisc-c1,pool-c1,pool-c64,single,batch,compact,compact-turn').split(',');
+  const all = new Map(variants(timers).map((v) => [v.key, v]));
+  const BODY = '{"hello":"world"}';
+  let pool: Pool | null = null;
+  let poolTimers: Timers = timers;
+  let n = 0;
+  const app = uws.App();
+  app.get('/mock', (res) => { res.writeStatus('200 OK').writeHeader('content-type', 'application/json').end(BODY); });
+  app.get('/fn', (res, req) => {
+    const headers: string[] = [];
+    req.forEach((k, v) => { headers.push(k, v); });
+    const r: InvokeRequest = {
+      module: ROUTE.module, exportName: ROUTE.exportName, format: ROUTE.format, timeoutMs: ROUTE.timeoutMs,
+      functionName: ROUTE.functionName, memoryLimitInMB: ROUTE.memoryLimitInMB,
+      method: req.getMethod().toUpperCase(), rawPath: req.getUrl(), query: req.getQuery() ?? '', headers, sourceIp: '127.0.0.1',
+      requestId: `req-${(++n).toString(36)}-0000000000`, requestTimeEpochMs: Date.now(), routeKey: ROUTE.routeKey, stage: ROUTE.stage,
+      pathParameters: null, stageVariables: null, domainName: 'localhost', apiId: ROUTE.apiId, accountId: ROUTE.accountId, body: null,
+    };
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    let timer: NodeJS.Timeout | undefined;
+    let signal: AbortSignal | undefined;
+    if (poolTimers === 'percall') {
+      const ac = new AbortController();
+      timer = setTimeout(() => ac.abort(), r.timeoutMs);
+      signal = ac.signal;
+    }
+    pool!.invoke(r, 0, signal).then((reply) => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (aborted) return;
+      res.cork(() => {
+        if (!reply.ok) { res.writeStatus('502 Bad Gateway').end(); return; }
+        const rr = reply.response;
+        res.writeStatus(rr.status === 200 ? '200 OK' : `${rr.status} X`);
+        for (let i = 0; i < rr.headers.length; i += 2) res.writeHeader(rr.headers[i]!, rr.headers[i + 1]!);
+        const b = rr.body;
+        res.end(b === null ? '' : b instanceof Uint8Array ? b : new Uint8Array(b));
+      });
+    }, () => {
+      if (timer !== undefined) clearTimeout(timer);
+      if (!aborted) res.cork(() => res.writeStatus('502 Bad Gateway').end());
+    });
+  });
+  const port = await new Promise<number>((resolve) => app.listen('127.0.0.1', 0, (tok) => resolve(uws.us_socket_local_port(tok))));
+  console.log(`e2e: uWS on :${port}, autocannon -c ${conns} (child process, not counted), timers=${timers}, ${DURATION_MS / 1000}s x ${ROUNDS}`);
+  const results = new Map<string, Result[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? only : [...only].reverse();
+    for (const key of order) {
+      let path = '/fn';
+      if (key === 'mock') path = '/mock';
+      else { const v = all.get(key)!; pool = await v.make(); poolTimers = v.timers; }
+      await autocannonRun(`http://127.0.0.1:${port}${path}`, 1, conns); // warm-up
+      pool?.messages?.();
+      const c0 = process.cpuUsage(), m0 = mainThreadCpuUs(), t0 = performance.now();
+      const total = await autocannonRun(`http://127.0.0.1:${port}${path}`, DURATION_MS / 1000, conns);
+      const dt = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(c0), main = mainThreadCpuUs() - m0;
+      const msgs = pool?.messages?.();
+      const r: Result = { rps: total / dt, cpuUs: (cpu.user + cpu.system) / total, mainUs: main / total, perMsg: msgs !== undefined ? total / Math.max(1, msgs.out) : 1, perIn: msgs !== undefined ? total / Math.max(1, msgs.in) : 1, errors: 0 };
+      (results.get(key) ?? results.set(key, []).get(key)!).push(r);
+      console.log(`  r${round + 1} ${key.padEnd(12)} ${r.rps.toFixed(0).padStart(7)} req/s  server cpu ${r.cpuUs.toFixed(1).padStart(5)} µs  main ${r.mainUs.toFixed(1).padStart(5)} µs  inv/msg out ${r.perMsg.toFixed(1)} in ${r.perIn.toFixed(1)}`);
+      if (pool !== null) { await pool.close(); pool = null; }
+    }
+  }
+  console.log('\nmedians:');
+  for (const key of only) {
+    const rs = results.get(key)!;
+    console.log(`${key.padEnd(12)} ${median(rs.map((r) => r.rps)).toFixed(0).padStart(7)} req/s  cpu ${median(rs.map((r) => r.cpuUs)).toFixed(1).padStart(5)} µs  main ${median(rs.map((r) => r.mainUs)).toFixed(1).padStart(5)} µs  inv/msg out ${median(rs.map((r) => r.perMsg)).toFixed(1)} in ${median(rs.map((r) => r.perIn)).toFixed(1)}  (${Math.min(...rs.map((r) => r.rps)).toFixed(0)}..${Math.max(...rs.map((r) => r.rps)).toFixed(0)})`);
+  }
+  process.exit(0);
+}
+
+if (flag('e2e')) await e2e();
+else if (flag('selftest')) await selftest();
 else if (flag('timers-only')) await benchTimers();
 else await benchVariants();

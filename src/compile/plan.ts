@@ -88,7 +88,9 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   const onFunctionFailure = opts.onFunctionFailure ?? (() => {});
   const handlerRefs: HandlerRef[] = [];
   // Threads start only in workers (startFunctions); the master's dry run never spawns them.
-  const pool = new FunctionPool(config.functions, handlerRefs);
+  let minTimeoutMs = 29000;
+  for (const api of config.apis) for (const r of api.routes) if (r.integration.type === 'function') minTimeoutMs = Math.min(minTimeoutMs, r.integration.timeoutMs);
+  const pool = new FunctionPool(config.functions, handlerRefs, minTimeoutMs);
   let usesFunctions = false;
   /** Functions, or bodies large enough to validate on a thread. */
   let usesPool = false;

@@ -1,9 +1,9 @@
 /**
- * Function thread (piscina worker): loads handler modules, builds the AWS event, runs the handler
- * (async or callback style) and maps its result to HTTP. Everything here is off the uWS thread.
+ * What a function thread does: load handler modules, build the AWS event, run the handler (async or
+ * callback style) and map its result to HTTP; validate large bodies. Everything here is off the
+ * uWS thread. thread.ts is the message loop around it.
  */
 import { pathToFileURL } from 'node:url';
-import { Piscina } from 'piscina';
 import { buildEventV1, buildEventV2, lambdaContext, mapResultV1, mapResultV2 } from './payload.js';
 import { compileModels, compileRouteValidator, type RequestValidator } from '../validation/index.js';
 import type { InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
@@ -37,18 +37,6 @@ function call(fn: Handler, event: unknown, context: unknown): Promise<unknown> {
   });
 }
 
-/** A reply whose body buffer is moved (transferred), not copied, to the uWS thread. */
-class Moved<T> {
-  constructor(private readonly reply: T, private readonly buf: ArrayBuffer) {}
-  get [Piscina.transferableSymbol](): ArrayBuffer[] { return [this.buf]; }
-  get [Piscina.valueSymbol](): T { return this.reply; }
-}
-
-/** move() marks it so piscina transfers the buffer; its typings want unique symbols the getters cannot name. */
-function moved<T>(reply: T, buf: ArrayBuffer): Moved<T> {
-  return Piscina.move(new Moved(reply, buf) as unknown as ArrayBuffer) as unknown as Moved<T>;
-}
-
 function errorText(e: unknown): string {
   if (e instanceof Error) return `${e.name}: ${e.message}`;
   try { return JSON.stringify(e) ?? String(e); } catch { return String(e); }
@@ -57,19 +45,18 @@ function errorText(e: unknown): string {
 /** Validators by task key: compiled on first use in this thread. */
 const validators = new Map<string, RequestValidator>();
 
-/** Task "validate": a large body against its route's model; the body goes back moved. */
-export function validate(t: ValidateTask): Moved<ValidateReply> {
+/** A large body against its route's model; the body goes back (moved) with the verdict. */
+export function validate(t: ValidateTask): ValidateReply {
   let v = validators.get(t.key);
   if (v === undefined) {
     v = compileRouteValidator(t.spec, compileModels(t.models, { draft: t.draft }));
     validators.set(t.key, v);
   }
   const error = v.checkBody({ query: '', headers: [], pathParameters: null, contentType: t.contentType, body: Buffer.from(t.body) });
-  return moved({ error, body: t.body }, t.body);
+  return { error, body: t.body };
 }
 
-
-/** Task "load": import every handler up front so a missing export shows at startup. */
+/** Imports every handler up front so a missing file or export shows at startup. */
 export async function load(list: { module: string; exportName: string }[]): Promise<{ module: string; exportName: string; error: string }[]> {
   const out: { module: string; exportName: string; error: string }[] = [];
   for (const h of list) {
@@ -82,7 +69,7 @@ export async function load(list: { module: string; exportName: string }[]): Prom
   return out;
 }
 
-export default async function invoke(req: InvokeRequest): Promise<InvokeReply | Moved<InvokeReply>> {
+export async function invoke(req: InvokeRequest): Promise<InvokeReply> {
   const deadline = Date.now() + req.timeoutMs;
   let fn: Handler;
   try {
@@ -100,6 +87,5 @@ export default async function invoke(req: InvokeRequest): Promise<InvokeReply | 
   }
   const mapped = v2 ? mapResultV2(result) : mapResultV1(result);
   if (!mapped.ok) return { ok: false, failure: { kind: 'bad_result', message: mapped.message } };
-  const reply: InvokeReply = { ok: true, response: mapped.response };
-  return mapped.response.body === null ? reply : moved(reply, mapped.response.body);
+  return { ok: true, response: mapped.response };
 }

@@ -84,3 +84,18 @@ export interface ValidateReply {
   error: import('../validation/index.js').ValidationError | null;
   body: ArrayBuffer;
 }
+
+/** One task in a batch posted to a function thread. */
+export type ThreadTask =
+  | { id: number; kind: 'invoke'; req: InvokeRequest }
+  | { id: number; kind: 'validate'; task: ValidateTask }
+  | { id: number; kind: 'load'; handlers: { module: string; exportName: string }[] };
+
+/** One result in a batch posted back; `error` when the task itself failed on the thread. */
+export interface ThreadResult {
+  id: number;
+  reply?: InvokeReply;
+  validated?: ValidateReply;
+  loaded?: { module: string; exportName: string; error: string }[];
+  error?: string;
+}

@@ -46,13 +46,10 @@ export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) 
       pathParameters: ctx.params, stageVariables: o.stageVariables,
       domainName: colon > 0 ? host.slice(0, colon) : host, apiId: o.apiId, accountId: ACCOUNT_ID, body,
     };
-    // The function's timeout; aborting a running task terminates its thread (piscina), as Lambda ends a timed-out environment.
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), o.timeoutMs);
     ctx.integrationStartMs = performance.now();
-    o.pool.invoke(req, ac.signal).then(
+    // The pool enforces the function's timeout (its thread is terminated, as Lambda ends a timed-out environment).
+    o.pool.invoke(req).then(
       (reply) => {
-        clearTimeout(timer);
         ctx.integrationEndMs = performance.now();
         try {
           if (reply.ok) {
@@ -70,7 +67,6 @@ export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) 
         }
       },
       (e: unknown) => {
-        clearTimeout(timer);
         ctx.integrationEndMs = performance.now();
         const kind = e instanceof PoolError ? e.kind : 'internal';
         fail(kind);

@@ -12,7 +12,7 @@ t.test('every default, exactly', async (t) => {
     shutdown: { drainTimeoutMs: 30000 },
     requestId: { header: 'x-request-id', trustIncoming: false },
     accessLog: { enabled: true, destination: 'stdout' },
-    functions: { threads: 2, concurrencyPerThread: 1, maxQueue: 1024, idleTimeoutMs: 60000, handlers: {} },
+    functions: { threads: 2, concurrencyPerThread: 64, maxQueue: 1024, handlers: {} },
     apis: [
       {
         name: 'a',
