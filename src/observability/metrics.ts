@@ -92,7 +92,15 @@ export interface MetricsSnapshot {
   routes: RouteSeries[];
   /** Upstreams with at least one error since start. */
   upstreams: UpstreamSeries[];
+  /** Function routes with at least one failed invocation since start (absent from older builds). */
+  functions?: FunctionSeries[];
   inflight: number;
+}
+
+export interface FunctionSeries {
+  route: string;
+  /** kind (handler_error, bad_result, timeout, thread_died, queue_full, ...) -> count. */
+  errors: Record<string, number>;
 }
 
 export function isMetricsSnapshot(v: unknown): v is MetricsSnapshot {
@@ -155,6 +163,8 @@ export class WorkerMetrics {
   /** [upstream * NK + kind] */
   private upErr = new Float64Array(0);
   private open = 0;
+  /** Function failures by route key, then kind: rare events, so a Map, keyed by name across reloads. */
+  private readonly fnErr = new Map<string, Map<string, number>>();
 
   // Counters of routes/upstreams that a reload removed: kept so totals never go backwards, and
   // restored if the key comes back.
@@ -194,6 +204,12 @@ export class WorkerMetrics {
   /** kind: one of UPSTREAM_ERROR_KINDS; anything else counts as 'other'. */
   upstreamError(upstreamId: number, kind: string): void {
     this.upErr[upstreamId * NK + kindIndex(kind)]++;
+  }
+
+  functionError(routeKey: string, kind: string): void {
+    let kinds = this.fnErr.get(routeKey);
+    if (kinds === undefined) this.fnErr.set(routeKey, (kinds = new Map()));
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   }
 
   requestStarted(): void { this.open++; }
@@ -282,6 +298,7 @@ export class WorkerMetrics {
     return {
       v: 1, instance: this.instance, pid: process.pid, at: Date.now(),
       routeKeys: this.routeKeys.slice(), routes, upstreams, inflight: this.open,
+      functions: [...this.fnErr].map(([route, kinds]) => ({ route, errors: Object.fromEntries(kinds) })),
     };
   }
 
@@ -368,9 +385,17 @@ export function startSnapshotReporter(
 interface HistAcc { buckets: number[]; sum: number }
 interface RouteAcc { status: Map<number, number>; bytes: number; duration: HistAcc; integration: HistAcc | null }
 
+/** Adds kind -> count pairs into acc[name]. */
+function addKinds(acc: Map<string, Map<string, number>>, name: string, kinds: Iterable<[string, number]>): void {
+  let m = acc.get(name);
+  if (!m) acc.set(name, (m = new Map()));
+  for (const [kind, n] of kinds) m.set(kind, (m.get(kind) ?? 0) + n);
+}
+
 class Totals {
   readonly routes = new Map<string, RouteAcc>();
   readonly upstreams = new Map<string, Map<string, number>>();
+  readonly functions = new Map<string, Map<string, number>>();
 
   add(snap: MetricsSnapshot): void {
     for (const r of snap.routes) {
@@ -381,11 +406,8 @@ class Totals {
       addHist(acc.duration, r.duration);
       if (r.integration) addHist((acc.integration ??= newHist()), r.integration);
     }
-    for (const u of snap.upstreams) {
-      let acc = this.upstreams.get(u.upstream);
-      if (!acc) this.upstreams.set(u.upstream, (acc = new Map()));
-      for (const kind in u.errors) acc.set(kind, (acc.get(kind) ?? 0) + u.errors[kind]!);
-    }
+    for (const u of snap.upstreams) addKinds(this.upstreams, u.upstream, Object.entries(u.errors));
+    for (const f of snap.functions ?? []) addKinds(this.functions, f.route, Object.entries(f.errors));
   }
 
   addTotals(o: Totals): void {
@@ -397,11 +419,8 @@ class Totals {
       addHist(acc.duration, r.duration);
       if (r.integration) addHist((acc.integration ??= newHist()), r.integration);
     }
-    for (const [name, kinds] of o.upstreams) {
-      let acc = this.upstreams.get(name);
-      if (!acc) this.upstreams.set(name, (acc = new Map()));
-      for (const [kind, n] of kinds) acc.set(kind, (acc.get(kind) ?? 0) + n);
-    }
+    for (const [name, kinds] of o.upstreams) addKinds(this.upstreams, name, kinds);
+    for (const [name, kinds] of o.functions) addKinds(this.functions, name, kinds);
   }
 }
 
@@ -422,7 +441,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 /** Built-in families an extra gauge may not reuse (the gauges below it may: the caller's value wins). */
 const BUILTIN_NON_GAUGES = new Set([
   'gateway_requests_total', 'gateway_request_duration_seconds', 'gateway_integration_duration_seconds',
-  'gateway_response_bytes_total', 'gateway_upstream_errors_total',
+  'gateway_response_bytes_total', 'gateway_upstream_errors_total', 'gateway_function_errors_total',
 ]);
 
 export class MetricsAggregator {
@@ -490,14 +509,16 @@ export class MetricsAggregator {
     header(out, 'gateway_response_bytes_total', 'counter', 'Response body bytes sent, by route.');
     for (const r of routes) out.push(`gateway_response_bytes_total{${label.get(r)}} ${fmt(t.routes.get(r)!.bytes)}`);
 
-    header(out, 'gateway_upstream_errors_total', 'counter', 'Failed upstream exchanges, by upstream and failure kind.');
-    for (const name of [...t.upstreams.keys()].sort()) {
-      const kinds = t.upstreams.get(name)!;
-      const up = escapeLabel(name);
-      for (const kind of [...kinds.keys()].sort()) {
-        out.push(`gateway_upstream_errors_total{upstream="${up}",kind="${escapeLabel(kind)}"} ${fmt(kinds.get(kind)!)}`);
+    const kindCounters = (family: string, help: string, label: string, acc: Map<string, Map<string, number>>) => {
+      header(out, family, 'counter', help);
+      for (const name of [...acc.keys()].sort()) {
+        const kinds = acc.get(name)!;
+        const v = escapeLabel(name);
+        for (const kind of [...kinds.keys()].sort()) out.push(`${family}{${label}="${v}",kind="${escapeLabel(kind)}"} ${fmt(kinds.get(kind)!)}`);
       }
-    }
+    };
+    kindCounters('gateway_upstream_errors_total', 'Failed upstream exchanges, by upstream and failure kind.', 'upstream', t.upstreams);
+    kindCounters('gateway_function_errors_total', 'Failed function invocations (answered 502/429/503), by route and failure kind.', 'route', t.functions);
 
     const extras = new Map<string, ExtraGauges[string]>();
     for (const [rawName, samples] of Object.entries(extra?.gauges ?? {})) {

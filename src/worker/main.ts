@@ -31,7 +31,10 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   const config = msg.config;
   drainTimeoutMs = config.shutdown.drainTimeoutMs;
   try {
-    plan = compilePlan(config, { onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind) });
+    plan = compilePlan(config, {
+      onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind),
+      onFunctionFailure: (id, kind) => metrics?.functionError(plan!.routes[id]!.routeKey, kind),
+    });
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
     await plan.startFunctions();
     metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);

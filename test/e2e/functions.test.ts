@@ -197,9 +197,13 @@ t.test('payload 1.0: REST proxy event, multiValueHeaders in the result', async (
   t.equal(event.requestContext.identity.sourceIp, '127.0.0.1');
 });
 
-t.test('the worker stays up through all of it', async (t) => {
+t.test('the worker stays up through all of it; failures are counted by kind', async (t) => {
   const r = await get(gw.adminPort, '/ready');
   t.equal(r.status, 200);
+  const m = (await get(gw.adminPort, '/metrics')).body;
+  t.match(m, /gateway_function_errors_total\{route="GET \/throws",kind="handler_error"\} [1-9]/);
+  t.match(m, /gateway_function_errors_total\{route="GET \/spin",kind="timeout"\} 1/);
+  t.match(m, /gateway_function_errors_total\{route="GET \/shapes",kind="bad_result"\} 2/);
 });
 
 t.test('a full queue answers 429 Too Many Requests; the others are served', async (t) => {

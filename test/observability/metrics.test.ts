@@ -382,8 +382,14 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
   m.request(2, 200, 0.3, 1);
   m.integrationLatency(2, 0.2);
   m.upstreamError(0, 'reset');
+  m.functionError('GET /pets/{id}', 'timeout');
+  m.functionError('GET /pets/{id}', 'timeout');
+  const m2 = new WorkerMetrics(['-', 'GET /pets/{id}'], []);
+  m2.functionError('GET /pets/{id}', 'timeout');
+  m2.functionError('GET /pets/{id}', 'handler_error');
   const agg = new MetricsAggregator();
   agg.update('w', m.snapshot());
+  agg.update('w2', m2.snapshot());
   const text = agg.render({
     gauges: {
       gateway_config_generation: [{ help: 'Config generation.\nSecond line \\ backslash', value: 7 }],
@@ -406,6 +412,7 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
     gateway_integration_duration_seconds: 'histogram',
     gateway_response_bytes_total: 'counter',
     gateway_upstream_errors_total: 'counter',
+    gateway_function_errors_total: 'counter',
     gateway_inflight_requests: 'gauge',
     gateway_workers: 'gauge',
     gateway_config_generation: 'gauge',
@@ -418,6 +425,8 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
 
   t.equal(sampleValue(f, 'gateway_requests_total', { route: nasty, status: '200' }), 1, 'escaped route key parses back exactly');
   t.equal(sampleValue(f, 'gateway_upstream_errors_total', { upstream: 'up"\\\nstream', kind: 'reset' }), 1);
+  t.equal(sampleValue(f, 'gateway_function_errors_total', { route: 'GET /pets/{id}', kind: 'timeout' }), 3, 'summed across workers');
+  t.equal(sampleValue(f, 'gateway_function_errors_total', { route: 'GET /pets/{id}', kind: 'handler_error' }), 1);
   t.equal(sampleValue(f, 'gateway_workers', {}), 5, 'caller-supplied gauge replaces the built-in one');
   t.equal(f.get('gateway_workers')!.samples.length, 1);
   t.equal(f.get('gateway_requests_total')!.samples.every((s) => s.value !== 99), true);
