@@ -1,5 +1,5 @@
 import type { GatewayError } from '../errors.js';
-import type { FunctionPool } from '../functions/pool.js';
+import { PoolError, type FunctionPool } from '../functions/pool.js';
 import type { ValidateTask } from '../functions/types.js';
 import { INLINE_BODY_LIMIT, type RequestValidator, type RequestView, type ValidationError } from '../validation/index.js';
 import { readBody } from '../worker/body.js';
@@ -50,7 +50,7 @@ export function withValidation(next: (ctx: RequestContext) => void, o: Validatio
         },
         (err: Error) => {
           ctx.errorMessage = `validation on a function thread failed: ${err.message}`;
-          sendError(ctx, Errors.INTERNAL);
+          sendError(ctx, err instanceof PoolError && err.kind === 'queue_full' ? Errors.THROTTLED : Errors.INTERNAL);
         },
       );
     });

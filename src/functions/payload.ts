@@ -413,8 +413,9 @@ function headerName(name: string, where: string): string {
 }
 
 function statusOf(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 100 || v > 599) {
-    throw new BadResult(`statusCode must be an integer from 100 to 599, got ${describe(v)}`);
+  // 1xx would be sent as an interim response and leave the client waiting for the final one.
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 200 || v > 599) {
+    throw new BadResult(`statusCode must be an integer from 200 to 599, got ${describe(v)}`);
   }
   return v;
 }

@@ -50,11 +50,15 @@ interface Thread {
   inflight: Map<number, Pending>;
   /** False once it is being replaced: its results and exit no longer count. */
   current: boolean;
+  /** Its handlers are imported: it takes invocations (a handler's import never counts against its timeout, as Lambda's Init phase does not). */
+  ready: boolean;
   startedAt: number;
 }
 
 /** Load tasks at start may import large modules. */
 const LOAD_TIMEOUT_MS = 30_000;
+/** AWS API Gateway's integration timeout: the longest a request waits for a thread. */
+const QUEUE_WAIT_MS = 29_000;
 
 export class FunctionPool {
   private threads: Thread[] = [];
@@ -72,12 +76,12 @@ export class FunctionPool {
   /** Spawns the threads; every thread imports every handler. Resolves with what failed to load. */
   async start(): Promise<LoadFailure[]> {
     if (this.threads.length > 0 || this.closed) return [];
-    for (let i = 0; i < this.opts.threads; i++) this.threads.push(this.spawn());
+    for (let i = 0; i < this.opts.threads; i++) this.threads.push(this.spawn(false));
     // Deadlines are checked every tenth of the shortest timeout, 10..100 ms.
     const every = Math.min(100, Math.max(10, Math.floor(this.minTimeoutMs / 10)));
     this.sweepTimer = setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
-    const results = await Promise.all(this.threads.map((t) => this.send(t, { id: 0, kind: 'load', handlers: this.handlers }, LOAD_TIMEOUT_MS)));
+    const results = await Promise.all(this.threads.map((t) => this.load(t)));
     const failed: LoadFailure[] = [];
     for (const r of results) {
       if (r.error !== undefined) failed.push(...this.handlers.map((h) => ({ ...h, error: r.error! })));
@@ -118,13 +122,29 @@ export class FunctionPool {
 
   // -----------------------------------------------------------------------------------------
 
-  private spawn(): Thread {
+  /** A new thread; `load` sends it the handlers to import (start() does that itself, to see the errors). */
+  private spawn(load: boolean): Thread {
     const worker = new Worker(THREAD);
-    const t: Thread = { worker, inflight: new Map(), current: true, startedAt: Date.now() };
+    const t: Thread = { worker, inflight: new Map(), current: true, ready: false, startedAt: Date.now() };
     worker.on('message', (results: ThreadResult[]) => this.onResults(t, results));
+    worker.on('messageerror', () => {
+      this.replace(t, 'thread_died', 'a message from the function thread could not be read');
+      void worker.terminate();
+    });
     worker.on('error', () => { /* an uncaught error ends the thread: handled on 'exit' */ });
     worker.on('exit', () => this.onExit(t));
+    if (load) this.load(t).catch(() => { /* failed loads answer load_error per invocation; a timeout replaces the thread */ });
     return t;
+  }
+
+  /** Imports every handler on `t`, then lets it take invocations. */
+  private async load(t: Thread): Promise<ThreadResult> {
+    const r = await this.send(t, { id: 0, kind: 'load', handlers: this.handlers }, LOAD_TIMEOUT_MS);
+    if (t.current) {
+      t.ready = true;
+      if (this.queue.length > 0) this.flush();
+    }
+    return r;
   }
 
   /** A task that must go to this thread (start-up loads), bypassing the queue. */
@@ -145,7 +165,10 @@ export class FunctionPool {
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       task.id = id;
-      this.queue.push({ id, task, transfer, timeoutMs, deadline: 0, resolve, reject });
+      // Waiting for a thread (busy, or a fresh one importing handlers: Lambda's Init is not the function's
+      // time) is bounded by the API Gateway integration timeout, 29 s, or the function's own if longer.
+      const wait = timeoutMs > 0 ? Math.max(timeoutMs, QUEUE_WAIT_MS) : 0;
+      this.queue.push({ id, task, transfer, timeoutMs, deadline: wait > 0 ? Date.now() + wait : 0, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
@@ -155,7 +178,7 @@ export class FunctionPool {
 
   private freeSlots(): number {
     let free = 0;
-    for (const t of this.threads) if (t.current) free += Math.max(0, this.opts.concurrencyPerThread - t.inflight.size);
+    for (const t of this.threads) if (t.current && t.ready) free += Math.max(0, this.opts.concurrencyPerThread - t.inflight.size);
     return free;
   }
 
@@ -165,7 +188,7 @@ export class FunctionPool {
     const cap = this.opts.concurrencyPerThread;
     while (this.queue.length > 0) {
       let best: Thread | null = null;
-      for (const t of this.threads) if (t.current && t.inflight.size < cap && (best === null || t.inflight.size < best.inflight.size)) best = t;
+      for (const t of this.threads) if (t.current && t.ready && t.inflight.size < cap && (best === null || t.inflight.size < best.inflight.size)) best = t;
       if (best === null) return; // all busy: results will flush again
       const n = Math.min(cap - best.inflight.size, this.queue.length);
       const batch = this.queue.splice(0, n);
@@ -179,7 +202,15 @@ export class FunctionPool {
         tasks[i] = p.task;
         for (const b of p.transfer) transfer.push(b);
       }
-      best.worker.postMessage(tasks, transfer);
+      try {
+        best.worker.postMessage(tasks, transfer);
+      } catch (e) {
+        // Not cloneable (a bug): fail this batch, never the worker process.
+        for (const p of batch) {
+          best.inflight.delete(p.id);
+          p.reject(new PoolError('thread_died', `could not send to the function thread: ${(e as Error).message}`));
+        }
+      }
     }
   }
 
@@ -197,6 +228,13 @@ export class FunctionPool {
 
   private sweep(): void {
     const now = Date.now();
+    if (this.queue.length > 0) {
+      this.queue = this.queue.filter((p) => {
+        if (p.deadline === 0 || now < p.deadline) return true;
+        p.reject(new PoolError('timeout', `no function thread free within ${Math.max(p.timeoutMs, QUEUE_WAIT_MS)} ms`));
+        return false;
+      });
+    }
     for (const t of this.threads) {
       if (!t.current) continue;
       let expired: Pending | null = null;
@@ -207,6 +245,7 @@ export class FunctionPool {
       t.inflight.delete(expired.id);
       expired.reject(new PoolError('timeout', `function timed out after ${expired.timeoutMs} ms`));
       // A thread may be stuck in the handler: end it, and everything it was running with it.
+      this.countDeath(t);
       this.replace(t, 'thread_died', 'the function thread was terminated: another invocation on it timed out');
       void t.worker.terminate();
     }
@@ -215,9 +254,14 @@ export class FunctionPool {
   private onExit(t: Thread): void {
     if (!t.current || this.closed) return;
     // Exited on its own (process.exit in a handler, uncaught error, out of memory).
+    this.countDeath(t);
+    this.replace(t, 'thread_died', 'the function thread exited');
+  }
+
+  /** Threads that die within a second of starting, again and again, are replaced with growing pauses. */
+  private countDeath(t: Thread): void {
     if (Date.now() - t.startedAt < 1000) this.quickDeaths++;
     else this.quickDeaths = 0;
-    this.replace(t, 'thread_died', 'the function thread exited');
   }
 
   /** Fails what ran on `t` and puts a fresh thread in its place (after a pause if threads keep dying at once). */
@@ -227,9 +271,7 @@ export class FunctionPool {
     if (i < 0 || this.closed) return;
     const fresh = () => {
       if (this.closed) return;
-      const n = this.spawn();
-      this.threads[this.threads.indexOf(t)] = n;
-      if (this.queue.length > 0) this.flush();
+      this.threads[this.threads.indexOf(t)] = this.spawn(true);
     };
     if (this.quickDeaths > 3) setTimeout(fresh, Math.min(5000, 100 * 2 ** (this.quickDeaths - 3))).unref();
     else fresh();

@@ -52,6 +52,12 @@ function run(t: ThreadTask): void {
   }
 }
 
+// A handler's stray rejection or timer exception would end the thread and every invocation running on
+// it (up to concurrencyPerThread); Lambda fails only the invocation at fault. Log it and go on: that
+// invocation still answers, or meets its timeout.
+process.on('unhandledRejection', (e) => console.error('function thread: unhandled rejection:', e));
+process.on('uncaughtException', (e) => console.error('function thread: uncaught exception:', e));
+
 port.on('message', (batch: ThreadTask[]) => {
   for (let i = 0; i < batch.length; i++) run(batch[i]!);
 });

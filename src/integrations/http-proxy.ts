@@ -4,7 +4,7 @@ import type { GatewayError } from '../errors.js';
 import type { Exchange, ResponseSink, UpstreamError } from '../upstream/pool.js';
 import type { Target, UpstreamGroup } from '../upstream/group.js';
 import type { RequestContext } from '../worker/context.js';
-import { finish, hooks, sendError } from '../worker/respond.js';
+import { endNoBody, finish, hooks, sendError } from '../worker/respond.js';
 
 /**
  * http_proxy integration: the request streams to a target picked from the upstream group and the
@@ -282,7 +282,7 @@ class ProxyCall implements ResponseSink {
     res.cork(() => {
       if (!ctx.headSent) this.writeHead();
       if (this.hasBody) res.end(undefined, hooks.draining);
-      else res.endWithoutBody(undefined, hooks.draining);
+      else endNoBody(res);
     });
     ctx.bytesOut = this.written;
     finish(ctx);

@@ -136,12 +136,18 @@ function respond(ctx: RequestContext, mc: MappingContext, r: CompiledResponse, i
       ctx.errorMessage = `response template: ${(e as Error).message}`.slice(0, 500);
       return sendError(ctx, Errors.INTERNAL);
     }
-    if (!headers.includes('content-type')) headers.push('content-type', picked[0]);
+    if (!hasHeader(headers, 'content-type')) headers.push('content-type', picked[0]);
   } else {
     body = passBody;
-    if (passType !== undefined && !headers.includes('content-type')) headers.push('content-type', passType);
+    if (passType !== undefined && !hasHeader(headers, 'content-type')) headers.push('content-type', passType);
   }
   sendComplete(ctx, r.statusCode, headers, body);
+}
+
+/** Whether a flat [name, value, ...] list has this (lower-case) header name; values are not names. */
+function hasHeader(flat: readonly string[], name: string): boolean {
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) return true;
+  return false;
 }
 
 /** No integration response matched and there is no default: AWS answers 500 (configuration error). */
@@ -174,8 +180,9 @@ export function compileMappedMock(integ: MockIntegration, m: CompiledMapping, mc
         }
         try {
           const parsed = JSON.parse(out) as { statusCode?: unknown };
-          if (typeof parsed.statusCode === 'number' && Number.isInteger(parsed.statusCode)) status = parsed.statusCode;
-          else if (typeof parsed.statusCode === 'string' && /^\d{3}$/.test(parsed.statusCode)) status = Number(parsed.statusCode);
+          const sc = typeof parsed.statusCode === 'string' && /^\d{3}$/.test(parsed.statusCode) ? Number(parsed.statusCode) : parsed.statusCode;
+          // Only a final status selects: the value may echo client input, and 1xx or junk must never reach the wire.
+          if (typeof sc === 'number' && Number.isInteger(sc) && sc >= 200 && sc <= 599) status = sc;
         } catch { /* AWS: a mock whose template yields no statusCode answers from the default response */ }
       }
       const r = selectResponse(m, String(status));
@@ -227,9 +234,11 @@ export function compileMappedHttp(integ: HttpIntegration, m: CompiledMapping, mc
       let headers = `${hooks.requestIdHeader}: ${ctx.requestId}\r\n${o.staticHeaders}`;
       if (upType !== undefined && upBody !== null) headers += `content-type: ${upType}\r\n`;
       ctx.integrationStartMs = performance.now();
+      const abortable = { abort: () => {} };
+      ctx.abortable = abortable;
       fetchBuffered(o.group, {
         method: o.method ?? ctx.method, path, headers, body: upBody, connectTimeoutMs: o.connectTimeoutMs, timeoutMs: o.timeoutMs,
-        maxResponseBytes: o.maxBodyBytes, onUpstreamError: o.onUpstreamError,
+        maxResponseBytes: o.maxBodyBytes, onUpstreamError: o.onUpstreamError, abortable,
       }).then(
         (up) => {
           ctx.integrationEndMs = performance.now();

@@ -1,4 +1,4 @@
-import type { ResponseSink, UpstreamError } from './pool.js';
+import type { Exchange, ResponseSink, UpstreamError } from './pool.js';
 import type { Target, UpstreamGroup } from './group.js';
 
 export interface BufferedResponse {
@@ -19,6 +19,8 @@ export interface FetchOptions {
   /** Larger responses fail with kind 'too_large'. */
   maxResponseBytes: number;
   onUpstreamError(kind: string): void;
+  /** Set to the current exchange's abort, so a client that leaves releases the upstream socket at once. */
+  abortable?: { abort(): void };
 }
 
 export class FetchError extends Error {
@@ -78,10 +80,11 @@ export function fetchBuffered(group: UpstreamGroup, o: FetchOptions): Promise<Bu
           reject(new FetchError(err.kind, err.message));
         },
       };
-      const ex = target.pool.request({
+      const ex: Exchange = target.pool.request({
         method: o.method, path: o.path, headers: target.hostLine + o.headers, body: o.body, idempotent,
         connectTimeoutMs: o.connectTimeoutMs, timeoutMs: o.timeoutMs, head: o.method === 'HEAD',
       }, sink);
+      if (o.abortable !== undefined) o.abortable.abort = () => ex.abort();
     };
     attempt();
   });

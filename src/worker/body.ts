@@ -7,8 +7,11 @@ import { sendError } from './respond.js';
  * bodies up to maxBytes; beyond it 413). `done` gets null for a request without a body. uWS only
  * lends each chunk for the duration of its callback, so it is copied at once.
  */
+/** ctx.body once a body was read and found empty (null means "not read yet"). */
+export const EMPTY_BODY = new Uint8Array(0);
+
 export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uint8Array | null) => void): void {
-  if (ctx.body !== null) return done(ctx.body);
+  if (ctx.body !== null) return done(ctx.body.byteLength === 0 ? null : ctx.body);
   if (ctx.contentLength === 0 || (ctx.contentLength < 0 && !ctx.chunked)) return done(null);
   let buf = new Uint8Array(ctx.contentLength > 0 ? ctx.contentLength : 16384);
   let len = 0;
@@ -28,7 +31,7 @@ export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uin
     len += chunk.length;
     if (isLast) {
       const body = len === 0 ? null : len === buf.length ? buf : buf.slice(0, len);
-      ctx.body = body;
+      ctx.body = body ?? EMPTY_BODY;
       done(body);
     }
   });

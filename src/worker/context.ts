@@ -40,7 +40,7 @@ export class RequestContext {
   errorMessage: string;
   /** Told once when the client aborts; set by whichever phase owns async work (an object, not a closure). */
   abortable: { abort(): void } | null;
-  /** The whole request body once a phase has read it (validation, templates): integrations reuse it. */
+  /** The whole request body once a phase has read it (validation, templates): integrations reuse it. null: not read; empty array: read, empty. */
   body: Uint8Array | null;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {

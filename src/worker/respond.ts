@@ -36,6 +36,13 @@ function writeError(ctx: RequestContext, err: GatewayError, close: boolean): voi
   res.writeStatus(err.statusLine);
   res.writeHeader('content-type', JSON_TYPE);
   if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
+  if (ctx.method === 'HEAD') {
+    // A HEAD answer carries the length of the body a GET would get, never the body.
+    res.writeHeader('content-length', String(err.body.length));
+    if (close) res.writeHeader('connection', 'close');
+    endNoBody(res);
+    return;
+  }
   res.end(err.body, close || hooks.draining);
 }
 
@@ -82,6 +89,18 @@ export function sendComplete(ctx: RequestContext, status: number, headers: reado
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Ends a response that has no body. uWS 20.30 (measured): endWithoutBody() with no argument is the
+ * only safe form. With any length argument it aborts the process when called inside the request
+ * handler ("terminate called"), and outside it `undefined` becomes `Content-Length:
+ * 9223372036854775808`. So Content-Length (HEAD) is written as a header, and while draining the
+ * close is asked for with `Connection: close` instead of uWS's closeConnection flag.
+ */
+export function endNoBody(res: RequestContext['res']): void {
+  if (hooks.draining) res.writeHeader('connection', 'close');
+  res.endWithoutBody();
+}
+
 function writeComplete(ctx: RequestContext, status: number, headers: readonly string[], body: string | Uint8Array): void {
   const res = ctx.res;
   ctx.status = status;
@@ -91,10 +110,10 @@ function writeComplete(ctx: RequestContext, status: number, headers: readonly st
   if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
   if (status === 204 || status === 304 || status < 200) {
     // No body and no Content-Length allowed (RFC 9110 8.6); uWS's end('') would write one.
-    res.endWithoutBody(undefined, hooks.draining);
+    endNoBody(res);
   } else if (ctx.method === 'HEAD') {
-    res.writeHeader('content-length', String(body.length));
-    res.endWithoutBody(undefined, hooks.draining);
+    res.writeHeader('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length));
+    endNoBody(res);
   } else {
     ctx.bytesOut = body.length;
     res.end(body, hooks.draining);

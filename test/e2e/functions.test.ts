@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { get, startGateway, waitFor } from '../helpers/gateway.js';
+import { rawRequest, statusOf } from '../helpers/raw.js';
 
 // Function integrations through a real gateway process: handlers on its piscina threads.
 
@@ -23,6 +24,9 @@ const gw = await startGateway({
         { route: 'GET /never', integration: { type: 'function', handler: `${FN}failing.mjs#never`, timeoutMs: 300 } },
         { route: 'GET /exit', integration: { type: 'function', handler: `${FN}failing.mjs#exit` } },
         { route: 'GET /counter', integration: { type: 'function', handler: `${FN}failing.mjs#counter` } },
+        { route: 'GET /stray', integration: { type: 'function', handler: `${FN}failing.mjs#strayRejection` } },
+        { route: 'GET /informational', integration: { type: 'function', handler: `${FN}failing.mjs#informational` } },
+        { route: 'ANY /mock', integration: { type: 'mock', status: 200, body: 'mocked' } },
         { route: 'GET /callback', integration: { type: 'function', handler: `${FN}callback.cjs#handler`, functionName: 'cbfn' } },
         { route: 'ANY /v1/{id}', integration: { type: 'function', handler: `${FN}v1.mjs#handler`, payloadFormatVersion: '1.0' } },
       ],
@@ -236,4 +240,54 @@ t.test('SIGHUP reload re-imports handler code', async (t) => {
   writeFileSync(file, "export const handler = async () => ({ statusCode: 200, body: 'v2' });\n");
   g.proc.kill('SIGHUP');
   t.ok(await waitFor(async () => (await get(g.port, '/v')).body === 'v2', 15_000), 'new workers serve the new code');
+});
+
+t.test('HEAD and 204 carry one honest Content-Length or none; the worker lives', async (t) => {
+  const head = async (path: string) => (await rawRequest(gw.port, `HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000)).text;
+  for (const [path, len, status] of [['/mock', '6', 200], ['/echo/h', '', 200], ['/nowhere', '23', 404]] as const) {
+    const text = await head(path);
+    t.equal(statusOf(text), status, path);
+    const cls = (text.match(/content-length: *\d+/gi) ?? []).map((x) => x.split(':')[1]!.trim());
+    t.equal(cls.length, 1, `HEAD ${path}: one Content-Length`);
+    if (len !== '') t.equal(cls[0], len, "the GET body's length");
+    else t.ok(Number(cls[0]) > 100, `the GET body's length (${cls[0]})`);
+    t.equal(text.split('\r\n\r\n')[1], '', 'no body');
+  }
+  const r = await rawRequest(gw.port, 'GET /shapes?shape=nobody HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 3000);
+  t.equal(statusOf(r.text), 204);
+  t.notMatch(r.text, /content-length/i, '204 without Content-Length');
+  t.equal((await get(gw.adminPort, '/ready')).status, 200, 'worker alive');
+});
+
+t.test('a handler returning a 1xx status is a bad result (502), not an interim response', async (t) => {
+  const r = await get(gw.port, '/informational');
+  t.equal(r.status, 502);
+});
+
+t.test("a handler's stray unhandled rejection costs no other invocation", async (t) => {
+  const rs = await Promise.all([get(gw.port, '/slow?ms=300'), get(gw.port, '/stray'), get(gw.port, '/slow?ms=300'), get(gw.port, '/stray')]);
+  t.same(rs.map((x) => x.status), [200, 200, 200, 200]);
+  t.equal(rs[1]!.body, 'survived');
+});
+
+t.test('an empty chunked body reaches the function', async (t) => {
+  const r = await rawRequest(gw.port, 'POST /echo/empty HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', 3000);
+  t.equal(statusOf(r.text), 200);
+  t.notMatch(r.text, /"body":/, 'no body key in the event');
+});
+
+t.test('a replacement thread imports handlers before it takes invocations; the import is not the timeout', async (t) => {
+  const g = await startGateway({
+    functions: { threads: 1 },
+    apis: [{ name: 's', routes: [
+      { route: 'GET /init', integration: { type: 'function', handler: `${FN}slowinit.mjs`, timeoutMs: 1000 } },
+      { route: 'GET /exit', integration: { type: 'function', handler: `${FN}failing.mjs#exit` } },
+    ] }],
+  });
+  t.teardown(() => g.stop());
+  t.equal((await get(g.port, '/init')).body, 'initialised');
+  t.equal((await get(g.port, '/exit')).status, 502, 'thread gone');
+  const r = await get(g.port, '/init');
+  t.equal(r.status, 200, 'waited for the new thread to import (1.5 s) instead of timing out after 1 s');
+  t.equal(r.body, 'initialised');
 });

@@ -26,6 +26,10 @@ const gw = await startGateway({
         },
       },
       {
+        route: 'GET /echo-status',
+        integration: { type: 'mock', status: 200, body: 'fallback', requestTemplates: { 'application/json': '{"statusCode": $input.params(\'code\')}' } },
+      },
+      {
         route: 'POST /pets',
         integration: {
           type: 'http', upstream: 'u', path: '/store/pets',
@@ -117,4 +121,13 @@ t.test('a VTL syntax error is a config error naming the template', async (t) => 
     startGateway({ apis: [{ name: 'x', routes: [{ route: 'GET /x', integration: { type: 'mock', requestTemplates: { 'application/json': '#if($a)\n{"statusCode": 200}' } } }] }] }),
     /apis\[0\]\.routes\[0\]\.integration.*request application\/json/,
   );
+});
+
+t.test('a mock status from the template: only final statuses; anything else falls back', async (t) => {
+  t.equal((await get(gw.port, '/prod/echo-status?code=404')).status, 404);
+  for (const code of ['101', '100', '0', '99999', 'abc', '']) {
+    const r = await get(gw.port, `/prod/echo-status?code=${code}`);
+    t.equal(r.status, 200, `code=${code}`);
+    t.equal(r.body, 'fallback');
+  }
 });

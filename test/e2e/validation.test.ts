@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { get, startGateway } from '../helpers/gateway.js';
 import { startUpstream } from '../helpers/upstream.js';
+import { rawRequest, statusOf } from '../helpers/raw.js';
 
 // AWS request validation in front of real integrations (mock, function, http_proxy).
 
@@ -32,6 +33,7 @@ const gw = await startGateway({
       { route: 'POST /proxy', integration: { type: 'http_proxy', upstream: 'u' }, requestValidation: validation },
       { route: 'POST /body-only', integration: { type: 'mock', status: 200, body: 'ok' }, requestValidation: { validateParameters: false, bodyModels: { 'application/json': 'Pet' }, required: { querystring: ['q'] } } },
       { route: 'POST /details', integration: { type: 'mock', status: 200, body: 'ok' }, requestValidation: { bodyModels: { 'application/json': 'Pet' }, details: true } },
+      { route: 'POST /loose', integration: { type: 'function', handler: `${FN}echo.mjs` }, requestValidation: { bodyModels: { 'application/json': { type: 'object' } } } },
       { route: 'GET /params/{id}', integration: { type: 'mock', status: 200, body: 'ok' }, requestValidation: { validateBody: false, required: { querystring: ['a', 'b'], header: ['x-h'] } } },
     ],
   }],
@@ -126,4 +128,9 @@ t.test('a model error is a config error', async (t) => {
     startGateway({ apis: [{ name: 'x', models: { Pet: { type: 'object', properties: { a: { $ref: '#/components/schemas/Nope' } } } }, routes: [{ route: 'GET /x', integration: { type: 'mock' } }] }] }),
     /apis\[0\]\.models: .*Nope/,
   );
+});
+
+t.test('an empty chunked body passes validation and still reaches the integration (read once)', async (t) => {
+  const r = await rawRequest(gw.port, 'POST /loose HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n', 3000);
+  t.equal(statusOf(r.text), 200, 'answered, not left hanging');
 });

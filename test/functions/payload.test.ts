@@ -518,7 +518,8 @@ t.test('2.0 structured results', async (t) => {
   t.strictSame(bare, { status: 204, headers: [], body: null }, 'no headers, no body');
   t.strictSame(ok(t, mapResultV2({ statusCode: 200, body: '' })).body, null, 'empty body → null');
   t.strictSame(ok(t, mapResultV2({ statusCode: 200, body: null, headers: null, cookies: null, isBase64Encoded: null })).body, null);
-  t.equal(ok(t, mapResultV2({ statusCode: 100 })).status, 100);
+  t.notOk(mapResultV2({ statusCode: 100 }).ok, '1xx would be an interim response: rejected');
+  t.equal(ok(t, mapResultV2({ statusCode: 200 })).status, 200);
   t.equal(ok(t, mapResultV2({ statusCode: 599 })).status, 599);
   t.strictSame(ok(t, mapResultV2({ statusCode: 200, cookies: [] })).headers, []);
 });
