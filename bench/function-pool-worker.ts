@@ -14,12 +14,8 @@
  * Also exports runOne() so the main thread can run the same work inline (the floor).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { pathToFileURL } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
-import { buildEventV1, buildEventV2, lambdaContext, mapResultV1, mapResultV2 } from '../src/functions/payload.js';
-import type { InvokeReply, InvokeRequest } from '../src/functions/types.js';
-
-type Handler = (event: unknown, context: unknown, callback?: (err?: unknown, result?: unknown) => void) => unknown;
+import type { InvokeRequest } from '../src/functions/types.js';
 
 /** Per-route constants a compact request refers to by index. */
 export interface RouteInfo {
@@ -40,57 +36,9 @@ export interface RouteInfo {
 export const COMPACT_FIELDS = 11; // id, route, method, rawPath, query, headers, sourceIp, requestId, time, pathParameters, domainName  (+ body)
 export const COMPACT_STRIDE = COMPACT_FIELDS + 1;
 
-const handlers = new Map<string, Promise<Handler>>();
-
-function loadHandler(module: string, exportName: string): Promise<Handler> {
-  const key = `${module}#${exportName}`;
-  let p = handlers.get(key);
-  if (p === undefined) {
-    const url = /^(data|file):/.test(module) ? module : pathToFileURL(module).href;
-    p = import(url).then((mod: Record<string, unknown>) => {
-      const fn = mod[exportName] ?? (mod.default as Record<string, unknown> | undefined)?.[exportName];
-      if (typeof fn !== 'function') throw new Error(`${module} has no exported function "${exportName}"`);
-      return fn as Handler;
-    });
-    handlers.set(key, p);
-  }
-  return p;
-}
-
-function call(fn: Handler, event: unknown, context: unknown): Promise<unknown> {
-  if (fn.length < 3) return Promise.resolve().then(() => fn(event, context));
-  return new Promise((resolve, reject) => {
-    const r = fn(event, context, (err, result) => (err != null ? reject(err) : resolve(result)));
-    if (r !== null && typeof r === 'object' && typeof (r as Promise<unknown>).then === 'function') (r as Promise<unknown>).then(resolve, reject);
-  });
-}
-
-function errorText(e: unknown): string {
-  if (e instanceof Error) return `${e.name}: ${e.message}`;
-  try { return JSON.stringify(e) ?? String(e); } catch { return String(e); }
-}
-
-/** runner.ts's invoke(), minus piscina's Moved wrapper. */
-export async function runOne(req: InvokeRequest): Promise<InvokeReply> {
-  const deadline = Date.now() + req.timeoutMs;
-  let fn: Handler;
-  try {
-    fn = await loadHandler(req.module, req.exportName);
-  } catch (e) {
-    return { ok: false, failure: { kind: 'load_error', message: errorText(e) } };
-  }
-  const v2 = req.format === '2.0';
-  let result: unknown;
-  try {
-    const event = v2 ? buildEventV2(req) : buildEventV1(req);
-    result = await call(fn, event, lambdaContext(req, deadline));
-  } catch (e) {
-    return { ok: false, failure: { kind: 'handler_error', message: errorText(e) } };
-  }
-  const mapped = v2 ? mapResultV2(result) : mapResultV1(result);
-  if (!mapped.ok) return { ok: false, failure: { kind: 'bad_result', message: mapped.message } };
-  return { ok: true, response: mapped.response };
-}
+/** The gateway's own invocation (src/functions/runner.ts): load, event, handler, result mapping. */
+export { invoke as runOne } from '../src/functions/runner.js';
+import { invoke as runOne, load } from '../src/functions/runner.js';
 
 /** Rebuilds the InvokeRequest from compact fields (a[i] is the id). */
 function fromCompact(routes: RouteInfo[], a: unknown[], i: number): InvokeRequest {
@@ -191,7 +139,7 @@ function start(): void {
 if (parentPort !== null && (workerData as { fpBench?: boolean } | null)?.fpBench === true) {
   // Preload every route's handler, then say so.
   const wd = workerData as { routes: RouteInfo[] };
-  void Promise.allSettled(wd.routes.map((r) => loadHandler(r.module, r.exportName))).then(() => {
+  void load(wd.routes.map((r) => ({ module: r.module, exportName: r.exportName }))).then(() => {
     start();
     parentPort!.postMessage('ready');
   });

@@ -25,7 +25,7 @@ import uws from '../native/uws.js';
 import { Packr, Unpackr } from 'msgpackr';
 import { FunctionPool } from '../src/functions/pool.js';
 import type { InvokeReply, InvokeRequest } from '../src/functions/types.js';
-import { COMPACT_STRIDE, runOne, type RouteInfo } from './function-pool-worker.js';
+import { runOne, type RouteInfo } from './function-pool-worker.js';
 
 const WORKER = fileURLToPath(new URL('./function-pool-worker.js', import.meta.url));
 const RUNNER = fileURLToPath(new URL('../src/functions/runner.js', import.meta.url));
