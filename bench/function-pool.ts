@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import { Piscina } from 'piscina';
 import uws from '../native/uws.js';
 import { Packr, Unpackr } from 'msgpackr';
+import { median } from './stats.js';
 import { FunctionPool } from '../src/functions/pool.js';
 import type { InvokeReply, InvokeRequest } from '../src/functions/types.js';
 import { runOne, type RouteInfo } from './function-pool-worker.js';
@@ -493,11 +494,6 @@ function variants(timers: Timers): Variant[] {
   ];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function benchVariants(): Promise<void> {
   const timers = arg('timers', 'percall') as Timers;

@@ -153,20 +153,8 @@ export function which(cmd: string): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-export function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** Coefficient of variation (stdev / mean), the spread between rounds. */
-export function cv(xs: number[]): number {
-  if (xs.length < 2) return 0;
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const v = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1);
-  return Math.sqrt(v) / mean;
-}
+export { cv, median } from './stats.js';
+import { cv, median } from './stats.js';
 
 /** CLI number flag: the default when absent, exit 2 on anything but a number >= min. */
 export function cliNumber(flag: string, v: string | undefined, dflt: number, min: number): number {
@@ -593,17 +581,11 @@ export interface Target {
   sidePids?: () => number[];
   /** The upstream behind a proxy (nothing for the upstream itself). */
   upstreamPids?: () => number[];
-  /** Around each of its runs, e.g. to move the upstream onto the measured core when it is the target. */
-  before?: () => void;
-  after?: () => void;
 }
 
 export interface Run extends LoadResult {
   target: string;
-  variant: string;
   round: number;
-  /** Replaced by a quieter re-run (--retry-noisy); kept for the record, left out of medians. */
-  discarded: boolean;
   /** CPU in cores (CPU seconds / wall seconds) of the target's worker(s), side processes, upstream. */
   targetCpu: number;
   sideCpu: number;
@@ -628,8 +610,7 @@ export const GEN_BOUND = 0.9;
 export const NOISY = 0.3;
 
 export async function measureRun(t: Target, tool: 'autocannon' | 'wrk', connections: number, durationS: number, round: number): Promise<Run> {
-  t.before?.();
-  try {
+  {
     const pids = t.pids();
     const side = t.sidePids?.() ?? [];
     const ups = t.upstreamPids?.() ?? [];
@@ -641,9 +622,7 @@ export async function measureRun(t: Target, tool: 'autocannon' | 'wrk', connecti
     return {
       ...r,
       target: t.name,
-      variant: t.variant ?? '',
       round,
-      discarded: false,
       targetCpu: d[0]! / r.wallS,
       sideCpu: d[1]! / r.wallS,
       upstreamCpu: d[2]! / r.wallS,
@@ -654,8 +633,6 @@ export async function measureRun(t: Target, tool: 'autocannon' | 'wrk', connecti
       noisy: foreign >= NOISY,
       rssMb: rssMbOf(pids),
     };
-  } finally {
-    t.after?.();
   }
 }
 
@@ -665,8 +642,6 @@ export interface InterleaveOptions {
   warmupS: number;
   connections: number;
   wrk: boolean;
-  /** Re-run a noisy run up to this many times (the quietest attempt counts). */
-  retryNoisy?: number;
   /** wrk rounds (cross-check), at most `rounds`; default all of them. */
   wrkRounds?: number;
   log: (s: string) => void;
@@ -680,20 +655,13 @@ export function plannedSeconds(targets: number, o: Pick<InterleaveOptions, 'roun
   return targets * (o.warmupS + (o.rounds + wrkRounds) * o.durationS);
 }
 
-const label = (t: { name: string; variant?: string }) => (t.variant ? `${t.name}@${t.variant}` : t.name);
-
 /** Warm-up per target, then rounds of A B C (autocannon) followed by A B C (wrk). */
 export async function runInterleaved(targets: Target[], o: InterleaveOptions): Promise<Run[]> {
   for (const t of o.warmupS > 0 ? targets : []) {
     if (aborted()) break;
-    t.before?.();
-    try {
-      o.progress?.(`warm-up ${label(t)}`, o.warmupS);
-      const w = await runAutocannon(t.url, o.connections, o.warmupS, t.request);
-      o.log(`warm-up ${label(t)}: ${fmt.int(w.rps)} req/s, errors ${w.errors}, non2xx ${w.non2xx}`);
-    } finally {
-      t.after?.();
-    }
+    o.progress?.(`warm-up ${t.name}`, o.warmupS);
+    const w = await runAutocannon(t.url, o.connections, o.warmupS, t.request);
+    o.log(`warm-up ${t.name}: ${fmt.int(w.rps)} req/s, errors ${w.errors}, non2xx ${w.non2xx}`);
   }
   const runs: Run[] = [];
   const tools: ('autocannon' | 'wrk')[] = o.wrk ? ['autocannon', 'wrk'] : ['autocannon'];
@@ -703,19 +671,11 @@ export async function runInterleaved(targets: Target[], o: InterleaveOptions): P
       for (const t of targets) {
         if (aborted()) return runs;
         await sleep(300); // let the previous run's sockets close
-        o.progress?.(`round ${round}/${o.rounds} ${tool} ${label(t)}`, o.durationS);
-        let r = await measureRun(t, tool, o.connections, o.durationS, round);
-        for (let k = 0; r.noisy && k < (o.retryNoisy ?? 0) && !aborted(); k++) {
-          o.log(`round ${round} ${tool} ${label(t)}: foreign CPU ${fmt.cores(r.foreignCpu)} cores, re-running`);
-          const again = await measureRun(t, tool, o.connections, o.durationS, round);
-          const [keep, drop] = again.foreignCpu < r.foreignCpu ? [again, r] : [r, again];
-          drop.discarded = true;
-          runs.push(drop);
-          r = keep;
-        }
+        o.progress?.(`round ${round}/${o.rounds} ${tool} ${t.name}`, o.durationS);
+        const r = await measureRun(t, tool, o.connections, o.durationS, round);
         runs.push(r);
         o.log(
-          `round ${round} ${tool.padEnd(10)} ${label(t).padEnd(14)} ${fmt.int(r.rps).padStart(8)} req/s  p50 ${fmt.ms(r.p50)}  p99 ${fmt.ms(r.p99)} ms  ` +
+          `round ${round} ${tool.padEnd(10)} ${t.name.padEnd(14)} ${fmt.int(r.rps).padStart(8)} req/s  p50 ${fmt.ms(r.p50)}  p99 ${fmt.ms(r.p99)} ms  ` +
             `gen ${fmt.cores(r.genCpu)}${r.genBound ? ' (generator-bound)' : ''}  ${t.name} ${fmt.cores(r.targetCpu)} cores, ${r.cpuUsPerReq.toFixed(1)} µs/req  foreign ${fmt.cores(r.foreignCpu)}` +
             (r.errors + r.timeouts + r.non2xx > 0 ? `  errors ${r.errors} timeouts ${r.timeouts} non2xx ${r.non2xx}` : ''),
         );
@@ -727,7 +687,6 @@ export async function runInterleaved(targets: Target[], o: InterleaveOptions): P
 
 export interface Summary {
   target: string;
-  variant: string;
   tool: 'autocannon' | 'wrk';
   runs: number;
   rps: number;
@@ -755,13 +714,13 @@ export interface Summary {
   rssMb: number;
 }
 
-export function summarize(runs: Run[], tool: 'autocannon' | 'wrk', target: string, variant = ''): Summary | null {
-  const rs = runs.filter((r) => r.tool === tool && r.target === target && r.variant === variant && !r.discarded);
+export function summarize(runs: Run[], tool: 'autocannon' | 'wrk', target: string): Summary | null {
+  const rs = runs.filter((r) => r.tool === tool && r.target === target);
   if (rs.length === 0) return null;
   const m = (k: keyof Run) => median(rs.map((r) => r[k] as number));
   const sum = (k: keyof Run) => rs.reduce((a, r) => a + (r[k] as number), 0);
   return {
-    target, variant, tool, runs: rs.length,
+    target, tool, runs: rs.length,
     rps: m('rps'), p50: m('p50'), p90: m('p90'), p99: m('p99'), max: m('max'),
     errors: sum('errors'), timeouts: sum('timeouts'), non2xx: sum('non2xx'),
     cv: cv(rs.map((r) => r.rps)),
@@ -777,7 +736,7 @@ export function runsTable(runs: Run[]): string {
   return mdTable(
     ['round', 'tool', 'target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'err/to/non2xx', 'generator CPU', 'target CPU', 'side CPU', 'upstream CPU', 'foreign CPU', 'µs/req'],
     runs.map((r) => [
-      r.round, r.tool, `${label({ name: r.target, variant: r.variant })}${r.discarded ? ' (discarded)' : ''}`, fmt.int(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ms(r.max), `${r.errors}/${r.timeouts}/${r.non2xx}`,
+      r.round, r.tool, r.target, fmt.int(r.rps), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ms(r.max), `${r.errors}/${r.timeouts}/${r.non2xx}`,
       `${fmt.cores(r.genCpu)}${r.genBound ? ' (bound)' : ''}`, fmt.cores(r.targetCpu), fmt.cores(r.sideCpu), fmt.cores(r.upstreamCpu), `${fmt.cores(r.foreignCpu)}${r.noisy ? ' (noisy)' : ''}`, r.cpuUsPerReq.toFixed(1),
     ]),
   );

@@ -11,6 +11,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import FindMyWay from 'find-my-way';
+import { median } from './stats.js';
 import { checkPath, Router, type RouteDef } from '../src/router/index.js';
 
 export interface RouterBenchOptions {
@@ -275,11 +276,6 @@ function timeFmwCompiled(fmw: Fmw, methods: string[], paths: string[]): number {
   return dt;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 type Contender = [name: string, run: (methods: string[], paths: string[]) => number];
 

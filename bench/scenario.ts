@@ -105,7 +105,6 @@ export interface Server {
 }
 
 export interface ScenarioContext {
-  options: ScenarioOptions;
   /** A raw uWS server answering every path with `body` (or a JSON body of `bytes`); bodies are read and counted. */
   upstream(body: string | { bytes: number }): Promise<Server>;
   /** The upstream measured alone: the limit for proxying. */
@@ -169,7 +168,6 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
     add({ name, role: 'baseline', note, url: origin(sv.port), pids: sv.pids, upstreamPids }, slot);
 
   const ctx: ScenarioContext = {
-    options: o,
     async upstream(body) {
       const h = await startHelloUws(body);
       upstreamPids = h.pids;

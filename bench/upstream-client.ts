@@ -15,6 +15,7 @@
 import { pathToFileURL } from 'node:url';
 import { spawn } from 'node:child_process';
 import { Pool } from 'undici';
+import { median } from './stats.js';
 import { UpstreamPool, type ResponseSink, type UpstreamRequest } from '../src/upstream/pool.js';
 
 export interface UpstreamClientBenchOptions {
@@ -190,11 +191,6 @@ async function roundUndici(port: number, concurrency: number, durationMs: number
   return r;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 export async function runUpstreamClientBench(opts: UpstreamClientBenchOptions = {}): Promise<UpstreamClientBenchResult> {
   const concurrency = opts.concurrency ?? 64;

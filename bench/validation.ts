@@ -14,6 +14,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { median } from './stats.js';
 import { compileModels, compileRouteValidator, INLINE_BODY_LIMIT, type RequestView } from '../src/validation/index.js';
 
 export const PET_MODELS: Record<string, unknown> = {
@@ -127,10 +128,6 @@ export interface ValidationBenchResult {
   crossover50us: number;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
 
 let sink = 0;
 

@@ -13,7 +13,7 @@ import { compileModels, compileRouteValidator, type ModelSet } from '../validati
 import { withValidation } from './validation-phase.js';
 import { UpstreamGroup } from '../upstream/group.js';
 import type { GroupOptions } from '../upstream/group.js';
-import type { RequestContext } from '../worker/context.js';
+import { hostWithoutPort, type RequestContext } from '../worker/context.js';
 
 /**
  * Config -> Plan: everything decided once at load. A route is a compiled handler; a host maps to the
@@ -297,15 +297,7 @@ function groupOptions(name: string, u: Upstream): GroupOptions {
 /** The APIs serving a Host header value (port stripped, case folded), or null. */
 export function entriesForHost(plan: Plan, hostHeader: string): StageEntry[] | null {
   if (plan.hosts.size === 0 && plan.wildcards.length === 0) return plan.anyHost.length > 0 ? plan.anyHost : null;
-  let host = hostHeader;
-  if (host.charCodeAt(0) !== 91 /* [ */) {
-    const colon = host.lastIndexOf(':');
-    if (colon >= 0) host = host.slice(0, colon);
-  } else {
-    const end = host.indexOf(']');
-    host = host.slice(0, end + 1);
-  }
-  host = host.toLowerCase();
+  const host = hostWithoutPort(hostHeader).toLowerCase();
   const exact = plan.hosts.get(host);
   if (exact !== undefined) return exact;
   for (const w of plan.wildcards) if (host.endsWith(w.suffix) && host.length > w.suffix.length) return w.entries;

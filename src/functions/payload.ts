@@ -71,7 +71,7 @@ function qsDecode(s: string): string {
  * `literalPlus=a+b` → "a b", `encodedPlus=a%2Bb` → "a+b", `empty=` → ""). A name without `=` has
  * the value "". Empty pairs (`&&`) are skipped.
  */
-function forEachQueryPair(query: string, fn: (name: string, value: string) => void): void {
+export function forEachQueryPair(query: string, fn: (name: string, value: string) => void): void {
   let start = 0;
   const len = query.length;
   while (start <= len) {

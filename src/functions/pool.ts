@@ -68,7 +68,6 @@ export class FunctionPool {
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private quickDeaths = 0;
-  completed = 0;
 
   /** `minTimeoutMs`: the shortest function timeout, which sets how often deadlines are swept. */
   constructor(private readonly opts: Functions, private readonly handlers: HandlerRef[], private readonly minTimeoutMs = 1000) {}
@@ -102,12 +101,6 @@ export class FunctionPool {
     const r = await this.submit({ id: 0, kind: 'validate', task }, [task.body], 0);
     if (r.validated === undefined) throw new PoolError('thread_died', r.error ?? 'no reply');
     return r.validated;
-  }
-
-  get stats(): { threads: number; queued: number; inflight: number; completed: number } {
-    let inflight = 0;
-    for (const t of this.threads) inflight += t.inflight.size;
-    return { threads: this.threads.length, queued: this.queue.length, inflight, completed: this.completed };
   }
 
   async close(): Promise<void> {
@@ -220,7 +213,6 @@ export class FunctionPool {
       const p = t.inflight.get(r.id);
       if (p === undefined) continue; // failed already (timeout)
       t.inflight.delete(r.id);
-      this.completed++;
       p.resolve(r);
     }
     if (this.queue.length > 0) this.flush();

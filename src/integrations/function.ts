@@ -3,7 +3,7 @@ import type { FunctionPool } from '../functions/pool.js';
 import { PoolError } from '../functions/pool.js';
 import type { InvokeRequest, PayloadFormat } from '../functions/types.js';
 import { epochFromMono } from '../observability/clock.js';
-import type { RequestContext } from '../worker/context.js';
+import { hostWithoutPort, type RequestContext } from '../worker/context.js';
 import { readBody } from '../worker/body.js';
 import { sendComplete, sendError } from '../worker/respond.js';
 
@@ -36,15 +36,13 @@ export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) 
   const fail = o.onFailure ?? (() => {});
 
   function invoke(ctx: RequestContext, body: ArrayBuffer | null): void {
-    const host = ctx.host;
-    const colon = host.charCodeAt(0) === 91 /* [ */ ? host.indexOf(']') + 1 : host.lastIndexOf(':');
     const req: InvokeRequest = {
       module: o.module, exportName: o.exportName, format: o.format, timeoutMs: o.timeoutMs,
       functionName: o.functionName, memoryLimitInMB: o.memoryMB,
       method: ctx.method, rawPath: ctx.url, query: ctx.query, headers: ctx.headers, sourceIp: ctx.ip,
       requestId: ctx.requestId, requestTimeEpochMs: epochFromMono(ctx.startMs), routeKey: o.routeKey, stage: o.stage,
       pathParameters: ctx.params, stageVariables: o.stageVariables,
-      domainName: colon > 0 ? host.slice(0, colon) : host, apiId: o.apiId, accountId: ACCOUNT_ID, body,
+      domainName: hostWithoutPort(ctx.host), apiId: o.apiId, accountId: ACCOUNT_ID, body,
     };
     ctx.integrationStartMs = performance.now();
     // The pool enforces the function's timeout (its thread is terminated, as Lambda ends a timed-out environment).

@@ -13,8 +13,9 @@ import {
 import { FetchError, fetchBuffered } from '../upstream/fetch.js';
 import type { UpstreamGroup } from '../upstream/group.js';
 import { readBody } from '../worker/body.js';
-import type { RequestContext } from '../worker/context.js';
+import { hostWithoutPort, type RequestContext } from '../worker/context.js';
 import { hooks, sendComplete, sendError } from '../worker/respond.js';
+import { forEachQueryPair } from '../functions/payload.js';
 import { renderPath, type Part } from './http-proxy.js';
 import { ACCOUNT_ID } from './function.js';
 
@@ -89,15 +90,10 @@ export interface MappingContext {
   stageVariables: Record<string, string>;
 }
 
+/** Name -> value; a repeated name keeps its last value, as AWS. `__proto__` is never a key. */
 function queryMap(q: string): Record<string, string> {
   const out: Record<string, string> = {};
-  if (q === '') return out;
-  for (const pair of q.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    const dec = (s: string) => { try { return decodeURIComponent(s.replace(/\+/g, ' ')); } catch { return s; } };
-    out[dec(eq < 0 ? pair : pair.slice(0, eq))] = dec(eq < 0 ? '' : pair.slice(eq + 1)); // last value wins, as AWS
-  }
+  if (q !== '') forEachQueryPair(q, (k, v) => { if (k !== '__proto__') out[k] = v; });
   return out;
 }
 
@@ -105,7 +101,7 @@ function queryMap(q: string): Record<string, string> {
 export function templateInput(ctx: RequestContext, mc: MappingContext, body: string): TemplateInput {
   const header: Record<string, string> = {};
   const h = ctx.headers;
-  for (let i = 0; i < h.length; i += 2) header[h[i]!] = h[i + 1]!;
+  for (let i = 0; i < h.length; i += 2) if (h[i] !== '__proto__') header[h[i]!] = h[i + 1]!;
   const epoch = epochFromMono(ctx.startMs);
   return {
     body,
@@ -113,7 +109,7 @@ export function templateInput(ctx: RequestContext, mc: MappingContext, body: str
     context: {
       accountId: ACCOUNT_ID, apiId: mc.apiId, httpMethod: ctx.method, requestId: ctx.requestId, extendedRequestId: ctx.requestId,
       resourcePath: mc.resourcePath, resourceId: mc.routeKey, path: ctx.url, protocol: 'HTTP/1.1', stage: mc.stage,
-      domainName: ctx.host.replace(/:\d+$/, ''), requestTime: clfTime(epoch), requestTimeEpoch: epoch,
+      domainName: hostWithoutPort(ctx.host), requestTime: clfTime(epoch), requestTimeEpoch: epoch,
       identity: { sourceIp: ctx.ip, userAgent: header['user-agent'] ?? '' },
     },
     stageVariables: mc.stageVariables,

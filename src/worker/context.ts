@@ -1,6 +1,13 @@
 import type { HttpResponse } from '../../native/uws.js';
 import type { CompiledRoute } from '../compile/plan.js';
 
+/** A Host header value without its port ("[::1]:8080" -> "[::1]", "a.b:80" -> "a.b"), case kept. */
+export function hostWithoutPort(host: string): string {
+  if (host.charCodeAt(0) === 91 /* [ */) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.lastIndexOf(':');
+  return colon >= 0 ? host.slice(0, colon) : host;
+}
+
 /**
  * Everything a request needs after the synchronous part of the uWS handler: uWS's `req` dies when the
  * handler returns, so whatever a phase may need later is copied here first. One object per request,

@@ -39,8 +39,7 @@ function writeError(ctx: RequestContext, err: GatewayError, close: boolean): voi
   if (ctx.method === 'HEAD') {
     // A HEAD answer carries the length of the body a GET would get, never the body.
     res.writeHeader('content-length', String(err.body.length));
-    if (close) res.writeHeader('connection', 'close');
-    endNoBody(res);
+    endNoBody(res, close);
     return;
   }
   res.end(err.body, close || hooks.draining);
@@ -96,8 +95,8 @@ const EMPTY = Buffer.alloc(0);
  * 9223372036854775808`. So Content-Length (HEAD) is written as a header, and while draining the
  * close is asked for with `Connection: close` instead of uWS's closeConnection flag.
  */
-export function endNoBody(res: RequestContext['res']): void {
-  if (hooks.draining) res.writeHeader('connection', 'close');
+export function endNoBody(res: RequestContext['res'], close = false): void {
+  if (close || hooks.draining) res.writeHeader('connection', 'close');
   res.endWithoutBody();
 }
 

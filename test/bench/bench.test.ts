@@ -100,7 +100,7 @@ t.test('every shipped scenario loads and is well-formed', async (t) => {
 
 function summary(target: string, rps: number, p99: number, genBound: boolean): Summary {
   return {
-    target, variant: '', tool: 'autocannon', runs: 3, rps, p50: 1, p90: 1, p99, max: 5, errors: 0, timeouts: 0, non2xx: 0, cv: 0.02,
+    target, tool: 'autocannon', runs: 3, rps, p50: 1, p90: 1, p99, max: 5, errors: 0, timeouts: 0, non2xx: 0, cv: 0.02,
     genCpu: genBound ? 1 : 0.5, genBoundRuns: genBound ? 3 : 0, foreignCpu: 0, noisyRuns: 0, cpuCv: 0.01, targetCpu: 0.8, sideCpu: 0,
     upstreamCpu: 0.3, cpuUsPerReq: 20, reqPerCpuS: 50_000, rssMb: 80,
   };
