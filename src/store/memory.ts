@@ -1,14 +1,19 @@
-import type { Store, TokenBucketResult } from './types.js';
+import { BUCKET, type Decision, type Limit, type Store, type TokenBucketResult } from './types.js';
 
 /**
- * One process's state: with several workers and no Redis, each worker has its own buckets, so a
- * limit of N req/s admits up to N per worker (workers × N in all); the README says so.
+ * One process's state: with several workers and no Redis, each worker has its own buckets and
+ * counters, so every limit applies per worker (the README says so). Decisions are synchronous
+ * (decideSync), the same algorithm as decide.lua on this process's clock.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
+  readonly isUp = true;
   private readonly buckets = new Map<string, { tokens: number; ts: number; expires: number }>();
   private readonly values = new Map<string, { value: Buffer | number; expires: number }>();
+  private readonly hashes = new Map<string, Map<string, Buffer>>();
   private readonly sweeper: NodeJS.Timeout;
+  /** Scratch for decideSync (no allocation per decision beyond the result). */
+  private readonly avail: number[] = [];
 
   constructor(private readonly now: () => number = Date.now) {
     // Expired entries go on a timer as well as on read, so keys never touched again cannot pile up.
@@ -16,34 +21,77 @@ export class MemoryStore implements Store {
     this.sweeper.unref();
   }
 
+  async decide(limits: readonly Limit[], want: number, min: number): Promise<Decision> {
+    return this.decideSync(limits, want, min);
+  }
+
+  decideSync(limits: readonly Limit[], want: number, min: number): Decision {
+    const now = this.now();
+    const avail = this.avail;
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
+      if (l.kind === BUCKET) {
+        const b = this.bucket(l.key, l.burst, now);
+        const tokens = Math.min(l.burst, b.tokens + (Math.max(0, now - b.ts) * l.rate) / 1000);
+        if (Math.min(want, Math.floor(tokens)) < min) {
+          return { allowed: false, granted: [], denied: i, retryAfterMs: Math.ceil(((min - tokens) * 1000) / l.rate) };
+        }
+        avail[i] = tokens;
+      } else {
+        const used = this.counter(l.key, now);
+        const g = l.limit < 0 ? want : Math.min(want, l.limit - used);
+        if (g < min) return { allowed: false, granted: [], denied: i, retryAfterMs: -1 };
+        avail[i] = g;
+      }
+    }
+    const granted: number[] = new Array(limits.length);
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
+      if (l.kind === BUCKET) {
+        const b = this.buckets.get(l.key)!;
+        const g = Math.min(want, Math.floor(avail[i]!));
+        b.tokens = avail[i]! - g;
+        b.ts = now;
+        b.expires = now + Math.ceil((l.burst * 1000) / l.rate) + 1000;
+        granted[i] = g;
+      } else {
+        const g = avail[i]!;
+        const e = this.values.get(l.key);
+        if (e === undefined || typeof e.value !== 'number' || e.expires <= now) this.values.set(l.key, { value: g, expires: now + l.ttlMs });
+        else { e.value += g; e.expires = now + l.ttlMs; }
+        granted[i] = g;
+      }
+    }
+    return { allowed: true, granted, denied: -1, retryAfterMs: 0 };
+  }
+
+  async giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void> {
+    this.giveBackSync(limits, amounts);
+  }
+
+  giveBackSync(limits: readonly Limit[], amounts: readonly number[]): void {
+    const now = this.now();
+    for (let i = 0; i < limits.length; i++) {
+      const l = limits[i]!;
+      if (l.kind === BUCKET) {
+        const b = this.buckets.get(l.key);
+        if (b === undefined) continue;
+        b.tokens = Math.min(l.burst, b.tokens + (Math.max(0, now - b.ts) * l.rate) / 1000 + amounts[i]!);
+        b.ts = now;
+      } else {
+        const e = this.values.get(l.key);
+        if (e !== undefined && typeof e.value === 'number') e.value = Math.max(0, e.value - amounts[i]!);
+      }
+    }
+  }
+
   async takeToken(key: string, ratePerSec: number, burst: number, cost = 1): Promise<TokenBucketResult> {
-    return this.takeTokenSync(key, ratePerSec, burst, cost);
+    const d = this.decideSync([{ kind: BUCKET, key, rate: ratePerSec, burst }], cost, cost);
+    return { allowed: d.allowed, retryAfterMs: d.allowed ? 0 : d.retryAfterMs };
   }
 
-  /** The same decision as token-bucket.lua, on this process's clock. */
-  takeTokenSync(key: string, ratePerSec: number, burst: number, cost = 1): TokenBucketResult {
-    const now = this.now();
-    let b = this.buckets.get(key);
-    if (b === undefined || b.expires <= now) this.buckets.set(key, (b = { tokens: burst, ts: now, expires: 0 }));
-    b.tokens = Math.min(burst, b.tokens + (Math.max(0, now - b.ts) * ratePerSec) / 1000);
-    b.ts = now;
-    b.expires = now + Math.ceil((burst * 1000) / ratePerSec) + 1000;
-    if (b.tokens >= cost) {
-      b.tokens -= cost;
-      return { allowed: true, retryAfterMs: 0, remaining: Math.floor(b.tokens) };
-    }
-    return { allowed: false, retryAfterMs: Math.ceil(((cost - b.tokens) * 1000) / ratePerSec), remaining: Math.floor(b.tokens) };
-  }
-
-  async incr(key: string, by: number, ttlMs: number): Promise<number> {
-    const now = this.now();
-    const e = this.values.get(key);
-    if (e === undefined || e.expires <= now || typeof e.value !== 'number') {
-      this.values.set(key, { value: by, expires: now + ttlMs });
-      return by;
-    }
-    e.value += by;
-    return e.value;
+  async count(key: string): Promise<number> {
+    return this.counter(key, this.now());
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -60,15 +108,57 @@ export class MemoryStore implements Store {
     this.values.set(key, { value, expires: this.now() + ttlMs });
   }
 
+  async setIfAbsent(key: string, value: Buffer, ttlMs: number): Promise<boolean> {
+    if ((await this.get(key)) !== null) return false;
+    await this.set(key, value, ttlMs);
+    return true;
+  }
+
   async del(key: string): Promise<void> {
     this.values.delete(key);
     this.buckets.delete(key);
+  }
+
+  async delPrefix(prefix: string): Promise<number> {
+    let n = 0;
+    for (const k of this.values.keys()) if (k.startsWith(prefix)) { this.values.delete(k); n++; }
+    return n;
+  }
+
+  async hget(key: string, field: string): Promise<Buffer | null> {
+    return this.hashes.get(key)?.get(field) ?? null;
+  }
+
+  async hset(key: string, field: string, value: Buffer): Promise<void> {
+    let h = this.hashes.get(key);
+    if (h === undefined) this.hashes.set(key, (h = new Map()));
+    h.set(field, value);
+  }
+
+  async hdel(key: string, field: string): Promise<void> {
+    this.hashes.get(key)?.delete(field);
+  }
+
+  async hgetall(key: string): Promise<Map<string, Buffer>> {
+    return new Map(this.hashes.get(key) ?? []);
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.buckets.clear();
     this.values.clear();
+    this.hashes.clear();
+  }
+
+  private bucket(key: string, burst: number, now: number): { tokens: number; ts: number; expires: number } {
+    let b = this.buckets.get(key);
+    if (b === undefined || b.expires <= now) this.buckets.set(key, (b = { tokens: burst, ts: now, expires: 0 }));
+    return b;
+  }
+
+  private counter(key: string, now: number): number {
+    const e = this.values.get(key);
+    return e === undefined || typeof e.value !== 'number' || e.expires <= now ? 0 : e.value;
   }
 
   private sweep(): void {

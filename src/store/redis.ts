@@ -1,67 +1,66 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Redis, type RedisOptions } from 'ioredis';
-import { StoreUnavailableError, type Store, type TokenBucketResult } from './types.js';
+import { Cluster, type Redis } from 'ioredis';
+import { connectRedis, type RedisClient, type RedisConnectOptions } from './connect.js';
+import { BUCKET, StoreUnavailableError, type Decision, type Limit, type Store, type TokenBucketResult } from './types.js';
 
 // The .lua sources stay in src/ (tsc does not copy them); from dist/src/store/ that is ../../../src/store/lua.
 const LUA_DIR = fileURLToPath(new URL('../../../src/store/lua/', import.meta.url));
-const TOKEN_BUCKET = readFileSync(`${LUA_DIR}token-bucket.lua`, 'utf8');
+const DECIDE = readFileSync(`${LUA_DIR}decide.lua`, 'utf8');
+const GIVE_BACK = readFileSync(`${LUA_DIR}give-back.lua`, 'utf8');
 
-export interface RedisStoreOptions {
-  /** redis://[:password@]host:port[/db] (rediss:// for TLS), or ioredis options. */
-  url?: string;
-  options?: RedisOptions;
+export interface RedisStoreOptions extends RedisConnectOptions {
   keyPrefix?: string;
-  /** Every command is bounded by this (ms); past it the call fails and the caller falls back. */
-  commandTimeoutMs?: number;
   /** Told when Redis becomes reachable or unreachable (log line + metric). */
   onStateChange?: (up: boolean, reason: string) => void;
 }
 
-type WithScripts = Redis & { gwTokenBucket(key: string, rate: number, burst: number, cost: number): Promise<[number, number, number]> };
+type Scripted = {
+  gwDecide(...args: (string | number)[]): Promise<number[]>;
+  gwGiveBack(...args: (string | number)[]): Promise<number>;
+};
 
 /**
- * Redis through ioredis. No offline queue and no per-request retries: while Redis is down every
- * call fails at once (StoreUnavailableError) instead of queueing without bound; ioredis reconnects
- * in the background with capped backoff. Scripts run by EVALSHA with the NOSCRIPT fallback to EVAL
- * (ioredis defineCommand), so a Redis restart that flushed the script cache costs one round trip.
+ * Redis through ioredis (one instance, Sentinel or Cluster). No offline queue and no per-request
+ * retries: while Redis is down every call fails at once (StoreUnavailableError) instead of queueing
+ * without bound; ioredis reconnects in the background. Scripts run by EVALSHA with the NOSCRIPT
+ * fallback to EVAL (ioredis defineCommand), so a restart that flushed the script cache costs one
+ * round trip. On a Cluster every limit key carries the hash tag {l}, so a decision over several
+ * limits stays one atomic script on one shard (cache values spread over all shards).
  */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  private readonly redis: WithScripts;
+  readonly client: RedisClient;
+  private readonly redis: RedisClient & Scripted;
+  private readonly prefix: string;
+  private readonly limitPrefix: string;
   private up = false;
 
   constructor(o: RedisStoreOptions) {
-    const base: RedisOptions = {
-      keyPrefix: o.keyPrefix ?? 'gw:',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: o.commandTimeoutMs ?? 100,
-      connectTimeout: 1000,
-      // Reconnect forever, 50 ms doubling to 2 s: Redis coming back is normal.
-      retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
-      lazyConnect: false,
-      ...o.options,
-    };
-    this.redis = (o.url !== undefined ? new Redis(o.url, base) : new Redis(base)) as WithScripts;
-    this.redis.defineCommand('gwTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET });
+    this.client = connectRedis(o);
+    this.redis = this.client as RedisClient & Scripted;
+    this.prefix = o.keyPrefix ?? 'gw:';
+    this.limitPrefix = this.client instanceof Cluster ? `${this.prefix}{l}:` : `${this.prefix}l:`;
+    this.redis.defineCommand('gwDecide', { lua: DECIDE });
+    this.redis.defineCommand('gwGiveBack', { lua: GIVE_BACK });
     const state = (up: boolean, reason: string) => {
       if (up === this.up) return;
       this.up = up;
       o.onStateChange?.(up, reason);
     };
-    this.redis.on('ready', () => state(true, 'ready'));
-    this.redis.on('close', () => state(false, 'connection closed'));
-    this.redis.on('error', (e: Error) => state(false, e.message));
+    this.client.on('ready', () => state(true, 'ready'));
+    this.client.on('close', () => state(false, 'connection closed'));
+    this.client.on('end', () => state(false, 'connection ended'));
+    this.client.on('error', (e: Error) => state(false, e.message));
   }
 
   /** Resolves once connected (or rejects after `timeoutMs`). */
   ready(timeoutMs = 5000): Promise<void> {
-    if (this.redis.status === 'ready') return Promise.resolve();
+    if (this.client.status === 'ready') return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => { this.redis.off('ready', ok); reject(new StoreUnavailableError(`redis not ready after ${timeoutMs} ms`)); }, timeoutMs);
+      const t = setTimeout(() => { this.client.off('ready', ok); reject(new StoreUnavailableError(`redis not ready after ${timeoutMs} ms`)); }, timeoutMs);
       const ok = () => { clearTimeout(t); resolve(); };
-      this.redis.once('ready', ok);
+      this.client.once('ready', ok);
     });
   }
 
@@ -69,41 +68,103 @@ export class RedisStore implements Store {
     return this.up;
   }
 
-  async takeToken(key: string, ratePerSec: number, burst: number, cost = 1): Promise<TokenBucketResult> {
-    const [allowed, retry, remaining] = await this.call(() => this.redis.gwTokenBucket(key, ratePerSec, burst, cost));
-    return { allowed: allowed === 1, retryAfterMs: retry, remaining };
+  async decide(limits: readonly Limit[], want: number, min: number): Promise<Decision> {
+    const n = limits.length;
+    const args: (string | number)[] = [n];
+    for (const l of limits) args.push(this.limitPrefix + l.key);
+    for (const l of limits) {
+      if (l.kind === BUCKET) args.push(0, l.rate, l.burst, want, min);
+      else args.push(1, l.limit, l.ttlMs, want, min);
+    }
+    const r = await this.call(() => this.redis.gwDecide(...args));
+    if (r[0] === 1) return { allowed: true, granted: r.slice(1), denied: -1, retryAfterMs: 0 };
+    return { allowed: false, granted: [], denied: r[1]! - 1, retryAfterMs: r[2]! };
   }
 
-  async incr(key: string, by: number, ttlMs: number): Promise<number> {
-    // One round trip: INCRBY, and the expiry only on the first increment (NX keeps a running window).
-    const r = await this.call(() => this.redis.multi().incrby(key, by).pexpire(key, ttlMs, 'NX').exec());
-    const [err, value] = r![0]!;
-    if (err) throw err;
-    return Number(value);
+  async giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void> {
+    const args: (string | number)[] = [limits.length];
+    for (const l of limits) args.push(this.limitPrefix + l.key);
+    limits.forEach((l, i) => {
+      if (l.kind === BUCKET) args.push(0, l.rate, l.burst, amounts[i]!);
+      else args.push(1, l.limit, l.ttlMs, amounts[i]!);
+    });
+    await this.call(() => this.redis.gwGiveBack(...args));
+  }
+
+  async takeToken(key: string, ratePerSec: number, burst: number, cost = 1): Promise<TokenBucketResult> {
+    const d = await this.decide([{ kind: BUCKET, key, rate: ratePerSec, burst }], cost, cost);
+    return { allowed: d.allowed, retryAfterMs: d.allowed ? 0 : d.retryAfterMs };
+  }
+
+  async count(key: string): Promise<number> {
+    const v = await this.call(() => this.client.get(this.limitPrefix + key));
+    return v === null ? 0 : Number(v);
   }
 
   async get(key: string): Promise<Buffer | null> {
-    return this.call(() => this.redis.getBuffer(key));
+    return this.call(() => this.client.getBuffer(this.prefix + key));
   }
 
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
-    await this.call(() => this.redis.set(key, value, 'PX', ttlMs));
+    await this.call(() => this.client.set(this.prefix + key, value, 'PX', ttlMs));
+  }
+
+  async setIfAbsent(key: string, value: Buffer, ttlMs: number): Promise<boolean> {
+    return (await this.call(() => this.client.set(this.prefix + key, value, 'PX', ttlMs, 'NX'))) === 'OK';
   }
 
   async del(key: string): Promise<void> {
-    await this.call(() => this.redis.del(key));
+    await this.call(() => this.client.del(this.prefix + key));
+  }
+
+  async delPrefix(prefix: string): Promise<number> {
+    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    let n = 0;
+    const match = `${escapeGlob(this.prefix + prefix)}*`;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.call(() => node.scan(cursor, 'MATCH', match, 'COUNT', 1000));
+        cursor = next;
+        // One key per UNLINK on a Cluster: keys of one scan batch live in different slots.
+        for (const k of keys) n += await this.call(() => node.unlink(k));
+      } while (cursor !== '0');
+    }
+    return n;
+  }
+
+  async hget(key: string, field: string): Promise<Buffer | null> {
+    return this.call(() => this.client.hgetBuffer(this.prefix + key, field));
+  }
+
+  async hset(key: string, field: string, value: Buffer): Promise<void> {
+    await this.call(() => this.client.hset(this.prefix + key, field, value));
+  }
+
+  async hdel(key: string, field: string): Promise<void> {
+    await this.call(() => this.client.hdel(this.prefix + key, field));
+  }
+
+  async hgetall(key: string): Promise<Map<string, Buffer>> {
+    const r = await this.call(() => this.client.hgetallBuffer(this.prefix + key));
+    return new Map(Object.entries(r));
   }
 
   async close(): Promise<void> {
-    this.redis.disconnect();
+    this.client.disconnect();
   }
 
   /** Any failure (down, timeout, refused while disconnected) becomes StoreUnavailableError. */
   private async call<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.up && this.client.status !== 'ready') throw new StoreUnavailableError('redis: not connected');
     try {
       return await fn();
     } catch (e) {
       throw new StoreUnavailableError(`redis: ${(e as Error).message}`);
     }
   }
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
-import { StoreUnavailableError, type Store } from '../../src/store/types.js';
+import { BUCKET, QUOTA, StoreUnavailableError, type Limit, type Store } from '../../src/store/types.js';
 import { startRedis } from '../helpers/redis.js';
 
 // One contract, run against the memory store and against a real private redis-server.
@@ -22,7 +22,6 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
     const got = [];
     for (let i = 0; i < 7; i++) got.push(await store.takeToken(k, 10, 5));
     t.same(got.map((g) => g.allowed), [true, true, true, true, true, false, false]);
-    t.same(got.slice(0, 5).map((g) => g.remaining), [4, 3, 2, 1, 0]);
     const denied = got[5]!;
     t.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 100, `retry after ${denied.retryAfterMs} ms (1 token at 10/s)`);
     await sleep(250);
@@ -43,12 +42,67 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
     t.equal(rs.filter((r) => r.allowed).length, 40);
   });
 
-  t.test('counters: incr adds, the window expires', async (t) => {
-    const k = key('q');
-    t.equal(await store.incr(k, 1, 300), 1);
-    t.equal(await store.incr(k, 2, 300), 3);
+  t.test('quota counter: counts to the limit, denies past it, a new counter after its ttl', async (t) => {
+    const q: Limit = { kind: QUOTA, key: key('q'), limit: 3, ttlMs: 300 };
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await store.decide([q], 1, 1));
+    t.same(got.map((g) => g.allowed), [true, true, true, false, false]);
+    t.equal(got[3]!.retryAfterMs, -1, 'a quota says no retry time (its period decides)');
+    t.equal(await store.count(q.key), 3, 'denied requests are not counted');
     await sleep(400);
-    t.equal(await store.incr(k, 1, 300), 1, 'a new window after the ttl');
+    t.ok((await store.decide([q], 1, 1)).allowed, 'a new window after the ttl');
+    t.equal(await store.count(q.key), 1);
+    const unlimited: Limit = { kind: QUOTA, key: key('u'), limit: -1, ttlMs: 10_000 };
+    for (let i = 0; i < 4; i++) await store.decide([unlimited], 1, 1);
+    t.equal(await store.count(unlimited.key), 4, 'limit -1 counts without limiting');
+  });
+
+  t.test('decide over several limits is all or nothing', async (t) => {
+    const a: Limit = { kind: BUCKET, key: key('a'), rate: 0.001, burst: 5 };
+    const b: Limit = { kind: BUCKET, key: key('b'), rate: 0.001, burst: 2 };
+    const q: Limit = { kind: QUOTA, key: key('q'), limit: 100, ttlMs: 10_000 };
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push(await store.decide([a, b, q], 1, 1));
+    t.same(got.map((g) => g.allowed), [true, true, false, false]);
+    t.same(got[2]!.denied, 1, 'the second limit denied');
+    t.equal(await store.count(q.key), 2, 'the quota only counted admitted requests');
+    // a still has 3 tokens: b's denials took nothing from it.
+    t.same((await store.decide([a], 3, 3)).granted, [3]);
+    t.notOk((await store.decide([a], 1, 1)).allowed);
+  });
+
+  t.test('leases: want grants what is there (at least min); give-back returns units', async (t) => {
+    const a: Limit = { kind: BUCKET, key: key('lease'), rate: 0.001, burst: 10 };
+    const q: Limit = { kind: QUOTA, key: key('lq'), limit: 25, ttlMs: 10_000 };
+    t.same((await store.decide([a, q], 4, 1)).granted, [4, 4]);
+    t.same((await store.decide([a, q], 4, 1)).granted, [4, 4]);
+    t.same((await store.decide([a, q], 4, 1)).granted, [2, 4], 'the bucket had 2 left: partial grant');
+    t.notOk((await store.decide([a], 4, 1)).allowed, 'empty bucket: denied');
+    await store.giveBack([a, q], [3, 5]);
+    t.same((await store.decide([a], 10, 1)).granted, [3], 'returned tokens are there again');
+    t.equal(await store.count(q.key), 7, 'the counter went down by the returned units');
+    await store.giveBack([q], [100]);
+    t.equal(await store.count(q.key), 0, 'never below 0');
+  });
+
+  t.test('fill lock, prefix delete, hashes', async (t) => {
+    const k = key('lock');
+    t.ok(await store.setIfAbsent(k, Buffer.from('1'), 1000));
+    t.notOk(await store.setIfAbsent(k, Buffer.from('2'), 1000), 'held');
+    t.same(await store.get(k), Buffer.from('1'));
+    const p = key('flush');
+    for (let i = 0; i < 30; i++) await store.set(`${p}:e${i}`, Buffer.from('x'), 10_000);
+    await store.set(`${p}x:other`, Buffer.from('y'), 10_000);
+    t.equal(await store.delPrefix(`${p}:`), 30);
+    t.equal(await store.get(`${p}:e3`), null);
+    t.same(await store.get(`${p}x:other`), Buffer.from('y'), 'keys outside the prefix stay');
+    const h = key('h');
+    await store.hset(h, 'f1', Buffer.from('a'));
+    await store.hset(h, 'f2', Buffer.from('b'));
+    t.same(await store.hget(h, 'f1'), Buffer.from('a'));
+    await store.hdel(h, 'f1');
+    t.same([...(await store.hgetall(h)).entries()], [['f2', Buffer.from('b')]]);
+    t.equal(await store.hget(h, 'f1'), null);
   });
 
   t.test('values: set, get, ttl, del', async (t) => {
