@@ -251,9 +251,9 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
       for (const [k, b] of builds.entries()) {
         const slot = first + k;
         const isMain = b.cli === '';
-        const start = async () => {
+        const start = async (legacy = false) => {
           const nodeArgs = isMain && role === 'subject' && o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
-          const h = await startGateway(apis, { nodeArgs, cli: isMain ? undefined : b.cli, name: b.name, config: g.config });
+          const h = await startGateway(apis, { nodeArgs, cli: isMain ? undefined : b.cli, name: b.name, config: g.config, legacy });
           gateways.push({ name: b.name, proc: h.proc, workers: h.workers });
           // Re-read per run: a restarted worker has a new pid.
           const workers = () => { const c = childPids(h.proc.pid); return c.length > 0 ? c : h.workers; };
@@ -265,7 +265,9 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
         if (isMain) await tryStart(b.name, start);
         else {
           // An older build may not know this scenario's config: skipped, not failed.
-          try { await start(); } catch (e) { skipped[b.name] = `did not start: ${(e as Error).message.split('\n').slice(0, 4).join(' / ')}`; }
+          try { await start(); } catch {
+            try { await start(true); } catch (e) { skipped[b.name] = `did not start: ${(e as Error).message.split('\n').slice(0, 4).join(' / ')}`; }
+          }
         }
       }
     },

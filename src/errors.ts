@@ -70,6 +70,16 @@ export const Errors = {
    * (https://repost.aws/knowledge-center/api-gateway-429-limit).
    */
   THROTTLED: def('THROTTLED', 429, 'Too Many Requests', 'Too Many Requests'),
+  /**
+   * Missing, unknown or disabled API key, or a key whose usage plans do not cover the stage: AWS
+   * answers 403 `{"message":"Forbidden"}` (INVALID_API_KEY / MISSING_AUTHENTICATION_TOKEN are 403 too).
+   * https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
+   */
+  FORBIDDEN: def('FORBIDDEN', 403, 'Forbidden', 'Forbidden'),
+  /** A usage-plan quota is used up: AWS QUOTA_EXCEEDED, 429 "Limit Exceeded" (https://repost.aws/knowledge-center/api-gateway-429-limit). */
+  QUOTA_EXCEEDED: def('QUOTA_EXCEEDED', 429, 'Too Many Requests', 'Limit Exceeded'),
+  /** Redis unreachable and throttling.failMode is closed. */
+  STORE_UNAVAILABLE: def('STORE_UNAVAILABLE', 503, 'Service Unavailable', 'Service Unavailable'),
   /** Bug in the gateway: never a crash, always this. AWS DEFAULT_5XX body. */
   INTERNAL: def('INTERNAL', 500, 'Internal Server Error', 'Internal Server Error'),
 } as const;

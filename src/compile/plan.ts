@@ -14,6 +14,11 @@ import { withValidation } from './validation-phase.js';
 import { UpstreamGroup } from '../upstream/group.js';
 import type { GroupOptions } from '../upstream/group.js';
 import { hostWithoutPort, type RequestContext } from '../worker/context.js';
+import { createSharedState, type SharedState } from '../store/runtime.js';
+import { BUCKET, type Limit } from '../store/types.js';
+import { withLimits, type LimitsRuntime } from '../limits/phase.js';
+import { withCache, type CacheRuntime } from '../cache/phase.js';
+import { compileCacheKey } from '../cache/key.js';
 
 /**
  * Config -> Plan: everything decided once at load. A route is a compiled handler; a host maps to the
@@ -75,6 +80,10 @@ export interface CompileOptions {
   onUpstreamError?: (upstreamId: number, kind: string) => void;
   /** Counts function failures by kind (worker metrics). */
   onFunctionFailure?: (routeId: number, kind: string) => void;
+  /** The worker's store, limiter, keys and L1 cache; absent (the master's dry run): a memory one that connects nowhere. */
+  shared?: SharedState;
+  onRefused?: (routeKey: string, kind: string) => void;
+  onCache?: (routeKey: string, kind: 'hit' | 'miss' | 'refresh' | 'bypass') => void;
 }
 
 export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
@@ -95,6 +104,17 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   /** Functions, or bodies large enough to validate on a thread. */
   let usesPool = false;
   const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+  const ownShared = opts.shared === undefined;
+  const shared = opts.shared ?? createSharedState(config, { connect: false });
+  // With Redis, throttling and cache lookups may wait for I/O: such routes leave uWS's synchronous path.
+  const sharedIsSync = shared.store.kind === 'memory';
+  const limitsRt: LimitsRuntime = { limiter: shared.limiter, keys: shared.keys, plans: shared.plans, refused: opts.onRefused ?? (() => {}) };
+  const cacheRt: CacheRuntime = {
+    l1: shared.l1, store: shared.store.kind === 'redis' ? shared.store : null,
+    maxEntryBytes: config.cache.maxEntryBytes, counted: opts.onCache ?? (() => {}),
+  };
+  const gw = config.throttling.gateway;
+  const gatewayBucket: Limit | null = gw === false ? null : { kind: BUCKET, key: 'gw', rate: gw.rateLimit, burst: gw.burstLimit };
 
   config.apis.forEach((api, ai) => {
     const groupByName = new Map<string, UpstreamGroup>();
@@ -211,6 +231,31 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           return;
         }
       }
+      const stageId = `${api.name}/${api.stage}`;
+      const method = r.route === '$default' ? 'ANY' : r.route.slice(0, r.route.indexOf(' ')).toUpperCase();
+      // Cache (inside throttling: AWS counts cache hits against throttles). GET only unless the route says so.
+      const ttlSeconds = r.cache?.ttlSeconds ?? api.cache.ttlSeconds;
+      const cacheOn = (r.cache?.enabled ?? (api.cache.enabled && (method === 'GET' || method === 'ANY'))) && ttlSeconds > 0;
+      if (cacheOn) {
+        route.handle = withCache(route.handle, {
+          routeKey: r.route, prefix: `c:${stageId}:`, ttlMs: ttlSeconds * 1000,
+          methods: new Set(method === 'ANY' ? ['GET'] : [method]),
+          key: compileCacheKey(r.cache?.keyParameters ?? { querystring: [], header: [], path: [] }),
+          requireAuthorization: api.cache.requireAuthorizationForCacheControl,
+          unauthorizedStrategy: api.cache.unauthorizedCacheControlHeaderStrategy,
+          lockMs: 'timeoutMs' in integ ? integ.timeoutMs : 1000,
+        }, cacheRt);
+        route.sync = route.sync && sharedIsSync;
+      }
+      const fixed: Limit[] = [];
+      const throttle = r.throttle ?? api.throttle;
+      if (throttle !== undefined) fixed.push({ kind: BUCKET, key: `r:${stageId}:${r.route}`, rate: throttle.rateLimit, burst: throttle.burstLimit });
+      if (gatewayBucket !== null) fixed.push(gatewayBucket);
+      const apiKeyRequired = r.apiKeyRequired ?? api.apiKeyRequired;
+      if (fixed.length > 0 || apiKeyRequired || api.clientIpThrottle !== undefined) {
+        route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
+        route.sync = route.sync && sharedIsSync;
+      }
       routes.push(route);
       if (r.route === '$default') {
         defaultRoute = route;
@@ -258,6 +303,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
 
   if (issues.length > 0) {
     for (const g of groups) g.close();
+    if (ownShared) void shared.close();
     throw new PlanError(issues);
   }
   const functions = usesFunctions || usesPool ? pool : null;
@@ -275,6 +321,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     close: async () => {
       for (const g of groups) g.close();
       await functions?.close();
+      if (ownShared) await shared.close();
     },
   };
 }

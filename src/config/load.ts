@@ -593,6 +593,7 @@ function levenshtein(a: string, b: string): number {
 
 function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void): void {
   if (!isObject(cfg) || !Array.isArray(cfg['apis'])) return;
+  checkSharedState(cfg, report);
   const apis = cfg['apis'] as unknown[];
   const names = new Map<string, number>();
   const claims = new Map<string, { api: number; name: string }>();
@@ -644,6 +645,73 @@ function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void
       const integ = route['integration'];
       if (isObject(integ) && (integ['type'] === 'http_proxy' || integ['type'] === 'http')) {
         checkHttpProxy(integ, [...rat, 'integration'], params, typeof routeKey === 'string' ? routeKey : '', upstreams, report);
+      }
+    });
+  });
+}
+
+/** Store, usage plans and API keys: names that must point at something, AWS's one-plan-per-stage rule. */
+function checkSharedState(cfg: Record<string, unknown>, report: (segs: Seg[], msg: string) => void): void {
+  const store = cfg['store'];
+  if (isObject(store) && store['type'] === 'redis') {
+    const r = store['redis'];
+    if (!isObject(r)) report(['store', 'redis'], 'store.type redis needs store.redis (url, sentinels + name, or cluster)');
+    else {
+      const modes = ['url', 'sentinels', 'cluster'].filter((k) => r[k] !== undefined);
+      if (modes.length !== 1) report(['store', 'redis'], `give exactly one of url, sentinels, cluster${modes.length ? ` (got ${modes.join(', ')})` : ''}`);
+      if (r['sentinels'] !== undefined && typeof r['name'] !== 'string') report(['store', 'redis', 'name'], 'sentinels need the master group name');
+    }
+  }
+  const apis = (cfg['apis'] as unknown[]).filter(isObject);
+  const apiByName = new Map(apis.filter((a) => typeof a['name'] === 'string').map((a) => [a['name'] as string, a]));
+  const plans = isObject(cfg['usagePlans']) ? cfg['usagePlans'] : {};
+  /** plan -> "api\0stage" it covers */
+  const planStages = new Map<string, string[]>();
+  for (const [pname, plan] of Object.entries(plans)) {
+    if (!isObject(plan) || !Array.isArray(plan['apiStages'])) continue;
+    const stages: string[] = [];
+    (plan['apiStages'] as unknown[]).forEach((as, j) => {
+      if (!isObject(as) || typeof as['api'] !== 'string') return;
+      const at: Seg[] = ['usagePlans', pname, 'apiStages', j];
+      const api = apiByName.get(as['api']);
+      if (api === undefined) return report([...at, 'api'], `unknown API "${as['api']}"${didYouMean(as['api'], [...apiByName.keys()]) ? ` (did you mean ${didYouMean(as['api'], [...apiByName.keys()])}?)` : ''}`);
+      const apiStage = typeof api['stage'] === 'string' ? api['stage'] : '$default';
+      if (as['stage'] !== undefined && as['stage'] !== apiStage) report([...at, 'stage'], `API "${as['api']}" is deployed to stage "${apiStage}"`);
+      stages.push(`${as['api']}\0${apiStage}`);
+      const routeKeys = Array.isArray(api['routes']) ? (api['routes'] as unknown[]).filter(isObject).map((r) => r['route']) : [];
+      if (isObject(as['throttle'])) {
+        for (const rk of Object.keys(as['throttle'])) if (!routeKeys.includes(rk)) report([...at, 'throttle', rk], `no route "${rk}" in API "${as['api']}"`);
+      }
+    });
+    planStages.set(pname, stages);
+  }
+  const keys = Array.isArray(cfg['apiKeys']) ? (cfg['apiKeys'] as unknown[]) : [];
+  const seenValues = new Map<string, number>();
+  const seenIds = new Map<string, number>();
+  keys.forEach((k, i) => {
+    if (!isObject(k)) return;
+    const at: Seg[] = ['apiKeys', i];
+    if (typeof k['value'] === 'string') {
+      const prev = seenValues.get(k['value']);
+      if (prev !== undefined) report([...at, 'value'], `same value as apiKeys[${prev}]`);
+      else seenValues.set(k['value'], i);
+    }
+    if (typeof k['id'] === 'string') {
+      const prev = seenIds.get(k['id']);
+      if (prev !== undefined) report([...at, 'id'], `same id as apiKeys[${prev}]`);
+      else seenIds.set(k['id'], i);
+    }
+    if (!Array.isArray(k['usagePlans'])) return;
+    const stageOwner = new Map<string, string>();
+    (k['usagePlans'] as unknown[]).forEach((p, j) => {
+      if (typeof p !== 'string') return;
+      const stages = planStages.get(p);
+      if (stages === undefined) return report([...at, 'usagePlans', j], `unknown usage plan "${p}"${Object.keys(plans).length ? ` (defined: ${Object.keys(plans).join(', ')})` : ' (usagePlans is empty)'}`);
+      for (const st of stages) {
+        const other = stageOwner.get(st);
+        // AWS: a key may be in several plans, but only one plan per API stage.
+        if (other !== undefined) report([...at, 'usagePlans', j], `plans "${other}" and "${p}" both cover API "${st.split('\0')[0]}" stage "${st.split('\0')[1]}"; a key may use one plan per stage`);
+        else stageOwner.set(st, p);
       }
     });
   });

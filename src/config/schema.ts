@@ -278,11 +278,50 @@ export const FunctionsSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** AWS ThrottleSettings: token bucket of rateLimit tokens/s holding at most burstLimit. */
+export const ThrottleSchema = Type.Object(
+  {
+    rateLimit: Type.Number({ exclusiveMinimum: 0, description: 'steady-state requests per second' }),
+    burstLimit: Type.Integer({ minimum: 1, description: 'bucket capacity: requests admitted at once after a quiet period' }),
+  },
+  { additionalProperties: false },
+);
+
+const ParamList = Type.Array(Type.String({ minLength: 1 }), { uniqueItems: true, default: [] });
+
+/** AWS method cache settings (REST APIs): https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-caching.html */
+export const RouteCacheSchema = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: "default: the stage's cache.enabled for GET routes, false for other methods (AWS)" })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: "default: the stage's ttlSeconds; 0 disables" })),
+    keyParameters: Type.Object(
+      { querystring: ParamList, header: ParamList, path: ParamList },
+      { additionalProperties: false, default: {}, description: 'request parameters that are part of the cache key (AWS cacheKeyParameters)' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const CACHE_CONTROL_STRATEGIES = ['FAIL_WITH_403', 'SUCCEED_WITH_RESPONSE_HEADER', 'SUCCEED_WITHOUT_RESPONSE_HEADER'] as const;
+
+export const StageCacheSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false }),
+    ttlSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 300 }),
+    requireAuthorizationForCacheControl: Type.Boolean({ default: true, description: 'Cache-Control: max-age=0 refreshes only for API keys with invalidateCache' }),
+    unauthorizedCacheControlHeaderStrategy: StringEnum(CACHE_CONTROL_STRATEGIES, { default: 'SUCCEED_WITH_RESPONSE_HEADER' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const RouteSchema = Type.Object(
   {
     route: Type.String({ minLength: 1, description: "AWS route key: 'METHOD /path' or '$default'" }),
     integration: IntegrationSchema,
     requestValidation: Type.Optional(RequestValidationSchema),
+    throttle: Type.Optional(ThrottleSchema),
+    apiKeyRequired: Type.Optional(Type.Boolean({ description: "default: the API's apiKeyRequired" })),
+    cache: Type.Optional(RouteCacheSchema),
   },
   { additionalProperties: false },
 );
@@ -315,8 +354,111 @@ export const ApiSchema = Type.Object(
     }),
     modelSchemaDraft: StringEnum(['04', '2020-12'] as const, { default: '04', description: 'JSON Schema draft of the models (AWS: draft 4)' }),
     stageVariables: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]+$' }), Type.String(), { additionalProperties: false, default: {} }),
+    throttle: Type.Optional(Type.Object(ThrottleSchema.properties, { additionalProperties: false, description: "the stage's default route throttling: each route gets its own bucket with these limits (AWS defaultRouteSettings)" })),
+    clientIpThrottle: Type.Optional(Type.Object(ThrottleSchema.properties, { additionalProperties: false, description: 'a bucket per client IP for every route of this stage (beyond AWS; the IP is the peer address)' })),
+    apiKeyRequired: Type.Boolean({ default: false, description: 'every route requires x-api-key unless the route says otherwise' }),
+    cache: StageCacheSchema,
   },
   { additionalProperties: false },
+);
+
+export const QUOTA_PERIODS = ['DAY', 'WEEK', 'MONTH'] as const;
+
+/** AWS usage plan: a throttle and a quota per API key, over the API stages it names. */
+export const UsagePlanSchema = Type.Object(
+  {
+    throttle: Type.Optional(ThrottleSchema),
+    quota: Type.Optional(Type.Object(
+      {
+        limit: Type.Integer({ minimum: 0 }),
+        period: StringEnum(QUOTA_PERIODS, { description: 'UTC days; weeks start on Monday; calendar months' }),
+      },
+      { additionalProperties: false },
+    )),
+    apiStages: Type.Array(
+      Type.Object(
+        {
+          api: Type.String({ pattern: API_NAME_PATTERN }),
+          stage: Type.Optional(Type.String({ pattern: STAGE_PATTERN, description: "default: the API's stage" })),
+          throttle: Type.Record(Type.String({ minLength: 1 }), ThrottleSchema, {
+            additionalProperties: false, default: {},
+            description: "per-route throttles for a key of this plan, by route key ('GET /pets/{id}')",
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ApiKeySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'default: derived from the value' })),
+    // AWS: an API key value has at least 20 characters.
+    value: Type.String({ minLength: 20, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', errorMessage: 'must be 20-128 printable ASCII characters' }),
+    usagePlans: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, uniqueItems: true }),
+    enabled: Type.Boolean({ default: true }),
+    invalidateCache: Type.Boolean({ default: false, description: 'may refresh cached entries with Cache-Control: max-age=0' }),
+  },
+  { additionalProperties: false },
+);
+
+export const RedisSchema = Type.Object(
+  {
+    url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis://[[user]:password@]host:port[/db]; rediss:// for TLS' })),
+    sentinels: Type.Optional(Type.Array(Type.Object({ host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false }), { minItems: 1 })),
+    name: Type.Optional(Type.String({ minLength: 1, description: 'Sentinel master group name' })),
+    sentinelPassword: Type.Optional(Type.String()),
+    cluster: Type.Optional(Type.Array(Type.Object({ host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false }), { minItems: 1, description: 'Cluster seed nodes' })),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    db: Type.Optional(Type.Integer({ minimum: 0 })),
+    tls: Type.Optional(Type.Union([Type.Boolean(), Type.Object({
+      ca: Type.Optional(Type.String()), cert: Type.Optional(Type.String()), key: Type.Optional(Type.String()),
+      rejectUnauthorized: Type.Optional(Type.Boolean()), servername: Type.Optional(Type.String()),
+    }, { additionalProperties: false })])),
+    keyPrefix: Type.String({ default: 'gw:' }),
+    // 100 ms: a healthy Redis on the same network answers in well under 1 ms; past this it is sick.
+    commandTimeoutMs: Ms(1, 60000, 100),
+    connectTimeoutMs: Ms(1, 60000, 1000),
+  },
+  { additionalProperties: false },
+);
+
+export const StoreSchema = Type.Object(
+  {
+    type: StringEnum(['memory', 'redis'] as const, { default: 'memory', description: 'memory: per worker process; redis: shared by every worker and node' }),
+    redis: Type.Optional(RedisSchema),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ThrottlingSchema = Type.Object(
+  {
+    // AWS account-level default per Region: 10,000 req/s, burst 5,000
+    // (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html). false: no gateway-wide limit.
+    gateway: Type.Union([ThrottleSchema, Type.Literal(false)], { default: { rateLimit: 10000, burstLimit: 5000 } }),
+    mode: StringEnum(['exact', 'lease'] as const, {
+      default: 'exact',
+      description: 'redis store: exact = one script call per request; lease = each worker takes tokens in batches (see README for the accuracy bound)',
+    }),
+    leaseMs: Ms(10, 10000, 100, "lease mode: a lease holds rate x leaseMs tokens and returns what it did not use after leaseMs"),
+    failMode: StringEnum(['open', 'closed'] as const, { default: 'open', description: 'Redis unreachable: open admits, closed answers 503' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const CacheSettingsSchema = Type.Object(
+  {
+    // 64 MB per worker: L1 only has to hold the hot set; Redis (L2) holds the rest.
+    l1MaxBytes: Type.Integer({ minimum: 0, default: 67108864, description: 'per-worker in-memory cache (L1) size; 0 disables L1' }),
+    l1MaxEntries: Type.Integer({ minimum: 1, default: 100000 }),
+    maxEntryBytes: Type.Integer({ minimum: 1, maximum: 1048576, default: 1048576, description: 'AWS: responses above 1048576 bytes are not cached' }),
+  },
+  { additionalProperties: false, default: {} },
 );
 
 export const ConfigSchema = Type.Object(
@@ -329,6 +471,11 @@ export const ConfigSchema = Type.Object(
     requestId: RequestIdSchema,
     accessLog: AccessLogSchema,
     functions: FunctionsSchema,
+    store: StoreSchema,
+    throttling: ThrottlingSchema,
+    cache: CacheSettingsSchema,
+    usagePlans: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), UsagePlanSchema, { additionalProperties: false, default: {} }),
+    apiKeys: Type.Array(ApiKeySchema, { default: [] }),
     apis: Type.Array(ApiSchema, { minItems: 1 }),
   },
   { additionalProperties: false, title: 'uws-api-gateway config' },
@@ -356,6 +503,15 @@ export type HttpIntegration = Static<typeof HttpIntegrationSchema>;
 export type IntegrationResponse = Static<typeof IntegrationResponseSchema>;
 export type RequestValidation = Static<typeof RequestValidationSchema>;
 export type Functions = Static<typeof FunctionsSchema>;
+export type Throttle = Static<typeof ThrottleSchema>;
+export type RouteCache = Static<typeof RouteCacheSchema>;
+export type StageCache = Static<typeof StageCacheSchema>;
+export type UsagePlan = Static<typeof UsagePlanSchema>;
+export type ApiKeyConfig = Static<typeof ApiKeySchema>;
+export type RedisConfig = Static<typeof RedisSchema>;
+export type StoreConfig = Static<typeof StoreSchema>;
+export type Throttling = Static<typeof ThrottlingSchema>;
+export type CacheSettings = Static<typeof CacheSettingsSchema>;
 
 /** Plain JSON copy of a schema with `default`-bearing keys dropped from `required`: what a file may omit. */
 function inputSchema(schema: unknown): unknown {

@@ -10,6 +10,7 @@ import { compilePlan } from '../compile/plan.js';
 import { MetricsAggregator } from '../observability/metrics.js';
 import type { Logger } from '../observability/log.js';
 import type { FromWorker, ToWorker } from './messages.js';
+import { SharedAdmin } from './admin-api.js';
 
 /**
  * The master: forks the uWS workers (each listens on the shared port with SO_REUSEPORT), restarts
@@ -63,10 +64,19 @@ export class Supervisor {
   readonly exited: Promise<number>;
   private resolveExit!: (code: number) => void;
 
+  private readonly shared: SharedAdmin;
+  private usageNonce = 0;
+  private usageWaiters = new Map<number, { pending: Set<Worker>; sums: number[]; done: () => void }>();
+
   constructor(config: Config, opts: SupervisorOptions) {
     this.config = config;
     this.opts = opts;
     this.log = opts.log;
+    this.shared = new SharedAdmin(
+      config, opts.log,
+      (event) => { for (const w of this.ready) this.send(w, { type: 'event', event }); },
+      (keys) => this.workerCounts(keys),
+    );
     this.exited = new Promise((r) => { this.resolveExit = r; });
     cluster.setupPrimary({ exec: fileURLToPath(new URL('../worker/main.js', import.meta.url)) });
     cluster.on('exit', (w, code, signal) => this.onExit(w, code, signal));
@@ -133,7 +143,16 @@ export class Supervisor {
       case 'hello': {
         const start = this.pendingStart.get(w);
         this.pendingStart.delete(w);
-        if (start !== undefined) this.send(w, start);
+        // Memory store: keys made through the admin API travel with the start message.
+        if (start !== undefined) void this.shared.memoryKeys().then((keys) => this.send(w, start.type === 'start' ? { ...start, keys } : start));
+        break;
+      }
+      case 'usage': {
+        const waiter = this.usageWaiters.get(msg.nonce);
+        if (waiter !== undefined && waiter.pending.delete(w)) {
+          msg.counts.forEach((n, i) => { waiter.sums[i] = (waiter.sums[i] ?? 0) + n; });
+          if (waiter.pending.size === 0) waiter.done();
+        }
         break;
       }
       case 'ready':
@@ -243,6 +262,7 @@ export class Supervisor {
       }
     }
     this.config = next;
+    this.shared.setConfig(next);
     this.log.info('reload complete');
   }
 
@@ -262,6 +282,7 @@ export class Supervisor {
       for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL');
     });
     await new Promise<void>((res) => (this.admin ? this.admin.close(() => res()) : res()));
+    await this.shared.close();
     this.log.info('stopped');
     this.resolveExit(code);
   }
@@ -271,6 +292,8 @@ export class Supervisor {
     if (!a.enabled) return;
     this.admin = createServer((req, res) => {
       const url = req.url ?? '/';
+      const u = new URL(url, 'http://admin');
+      if (this.shared.handle(req, res, u.pathname, u.searchParams)) return;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { 'content-type': 'application/json', allow: 'GET, HEAD' }).end('{"message":"Method Not Allowed"}');
       } else if (url === '/health') {
@@ -296,6 +319,20 @@ export class Supervisor {
     await new Promise<void>((resolve, reject) => {
       this.admin!.once('error', reject);
       this.admin!.listen(a.port, a.host, () => resolve());
+    });
+  }
+
+  /** Memory store: each worker's count of these counters, summed (bounded wait). */
+  private workerCounts(keys: string[]): Promise<number[]> {
+    const workers = [...this.ready];
+    const sums = keys.map(() => 0);
+    if (workers.length === 0) return Promise.resolve(sums);
+    const nonce = ++this.usageNonce;
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); this.usageWaiters.delete(nonce); resolve(sums); };
+      const timer = setTimeout(done, 1000);
+      this.usageWaiters.set(nonce, { pending: new Set(workers), sums, done });
+      for (const w of workers) this.send(w, { type: 'usage', nonce, keys });
     });
   }
 

@@ -94,6 +94,10 @@ export interface MetricsSnapshot {
   upstreams: UpstreamSeries[];
   /** Function routes with at least one failed invocation since start (absent from older builds). */
   functions?: FunctionSeries[];
+  /** Other name/kind counters by family (throttling, cache, store errors). */
+  counters?: { family: CounterFamily; name: string; kinds: Record<string, number> }[];
+  /** 1 when this worker's store (Redis) is reachable, 0 when not; absent with the memory store. */
+  storeUp?: number;
   inflight: number;
 }
 
@@ -165,6 +169,7 @@ export class WorkerMetrics {
   private open = 0;
   /** Function failures by route key, then kind: rare events, so a Map, keyed by name across reloads. */
   private readonly fnErr = new Map<string, Map<string, number>>();
+  private readonly counters = new Map<CounterFamily, Map<string, Map<string, number>>>();
 
   // Counters of routes/upstreams that a reload removed: kept so totals never go backwards, and
   // restored if the key comes back.
@@ -205,6 +210,18 @@ export class WorkerMetrics {
   upstreamError(upstreamId: number, kind: string): void {
     this.upErr[upstreamId * NK + kindIndex(kind)]++;
   }
+
+  /** Counts one event of `kind` for `name` (a route or a store) in a family of COUNTER_FAMILIES. */
+  count(family: CounterFamily, name: string, kind: string): void {
+    let names = this.counters.get(family);
+    if (names === undefined) this.counters.set(family, (names = new Map()));
+    let kinds = names.get(name);
+    if (kinds === undefined) names.set(name, (kinds = new Map()));
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+
+  /** Redis reachability as this worker sees it (null: memory store). */
+  storeUp: boolean | null = null;
 
   functionError(routeKey: string, kind: string): void {
     let kinds = this.fnErr.get(routeKey);
@@ -299,6 +316,8 @@ export class WorkerMetrics {
       v: 1, instance: this.instance, pid: process.pid, at: Date.now(),
       routeKeys: this.routeKeys.slice(), routes, upstreams, inflight: this.open,
       functions: [...this.fnErr].map(([route, kinds]) => ({ route, errors: Object.fromEntries(kinds) })),
+      counters: [...this.counters].flatMap(([family, names]) => [...names].map(([name, kinds]) => ({ family, name, kinds: Object.fromEntries(kinds) }))),
+      ...(this.storeUp === null ? {} : { storeUp: this.storeUp ? 1 : 0 }),
     };
   }
 
@@ -396,6 +415,7 @@ class Totals {
   readonly routes = new Map<string, RouteAcc>();
   readonly upstreams = new Map<string, Map<string, number>>();
   readonly functions = new Map<string, Map<string, number>>();
+  readonly counters = new Map<CounterFamily, Map<string, Map<string, number>>>();
 
   add(snap: MetricsSnapshot): void {
     for (const r of snap.routes) {
@@ -408,6 +428,13 @@ class Totals {
     }
     for (const u of snap.upstreams) addKinds(this.upstreams, u.upstream, Object.entries(u.errors));
     for (const f of snap.functions ?? []) addKinds(this.functions, f.route, Object.entries(f.errors));
+    for (const c of snap.counters ?? []) addKinds(this.family(c.family), c.name, Object.entries(c.kinds));
+  }
+
+  family(f: CounterFamily): Map<string, Map<string, number>> {
+    let m = this.counters.get(f);
+    if (m === undefined) this.counters.set(f, (m = new Map()));
+    return m;
   }
 
   addTotals(o: Totals): void {
@@ -421,6 +448,7 @@ class Totals {
     }
     for (const [name, kinds] of o.upstreams) addKinds(this.upstreams, name, kinds);
     for (const [name, kinds] of o.functions) addKinds(this.functions, name, kinds);
+    for (const [f, names] of o.counters) for (const [name, kinds] of names) addKinds(this.family(f), name, kinds);
   }
 }
 
@@ -433,6 +461,14 @@ function addHist(acc: HistAcc, h: HistogramSeries): void {
   acc.sum += h.sum;
 }
 
+/** Labeled event counters beyond requests: family -> Prometheus name, help, label of the name. */
+export const COUNTER_FAMILIES = {
+  throttle: { metric: 'gateway_throttled_requests_total', help: 'Requests refused by throttling, quotas or API keys, by route and kind (throttle, quota, forbidden, unavailable).', label: 'route' },
+  cache: { metric: 'gateway_cache_requests_total', help: 'Cache lookups on cache-enabled routes, by route and result (hit, miss, refresh, bypass).', label: 'route' },
+  store: { metric: 'gateway_store_errors_total', help: 'Failed or skipped store (Redis) calls, by store and kind.', label: 'store' },
+} as const;
+export type CounterFamily = keyof typeof COUNTER_FAMILIES;
+
 export type ExtraGauges = Record<string, { help: string; value: number; labels?: Record<string, string> }[]>;
 
 /** Content-Type for the /metrics response. */
@@ -442,6 +478,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 const BUILTIN_NON_GAUGES = new Set([
   'gateway_requests_total', 'gateway_request_duration_seconds', 'gateway_integration_duration_seconds',
   'gateway_response_bytes_total', 'gateway_upstream_errors_total', 'gateway_function_errors_total',
+  'gateway_throttled_requests_total', 'gateway_cache_requests_total', 'gateway_store_errors_total',
 ]);
 
 export class MetricsAggregator {
@@ -519,6 +556,14 @@ export class MetricsAggregator {
     };
     kindCounters('gateway_upstream_errors_total', 'Failed upstream exchanges, by upstream and failure kind.', 'upstream', t.upstreams);
     kindCounters('gateway_function_errors_total', 'Failed function invocations (answered 502/429/503), by route and failure kind.', 'route', t.functions);
+    for (const [f, d] of Object.entries(COUNTER_FAMILIES) as [CounterFamily, (typeof COUNTER_FAMILIES)[CounterFamily]][]) {
+      kindCounters(d.metric, d.help, d.label, t.counters.get(f) ?? new Map());
+    }
+    const ups = [...this.live.values()].map((s) => s.storeUp).filter((x): x is number => x !== undefined);
+    if (ups.length > 0 && !(extra?.gauges ?? {})['gateway_store_up']) {
+      header(out, 'gateway_store_up', 'gauge', 'Redis reachable from every live worker (1) or not from at least one (0).');
+      out.push(`gateway_store_up ${Math.min(...ups)}`);
+    }
 
     const extras = new Map<string, ExtraGauges[string]>();
     for (const [rawName, samples] of Object.entries(extra?.gauges ?? {})) {

@@ -21,15 +21,16 @@ export class MemoryStore implements Store {
     this.sweeper.unref();
   }
 
-  async decide(limits: readonly Limit[], want: number, min: number): Promise<Decision> {
+  async decide(limits: readonly Limit[], want: number | readonly number[], min: number): Promise<Decision> {
     return this.decideSync(limits, want, min);
   }
 
-  decideSync(limits: readonly Limit[], want: number, min: number): Decision {
+  decideSync(limits: readonly Limit[], wantAll: number | readonly number[], min: number): Decision {
     const now = this.now();
     const avail = this.avail;
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
+      const want = typeof wantAll === 'number' ? wantAll : wantAll[i]!;
       if (l.kind === BUCKET) {
         const b = this.bucket(l.key, l.burst, now);
         const tokens = Math.min(l.burst, b.tokens + (Math.max(0, now - b.ts) * l.rate) / 1000);
@@ -49,7 +50,7 @@ export class MemoryStore implements Store {
       const l = limits[i]!;
       if (l.kind === BUCKET) {
         const b = this.buckets.get(l.key)!;
-        const g = Math.min(want, Math.floor(avail[i]!));
+        const g = Math.min(typeof wantAll === 'number' ? wantAll : wantAll[i]!, Math.floor(avail[i]!));
         b.tokens = avail[i]! - g;
         b.ts = now;
         b.expires = now + Math.ceil((l.burst * 1000) / l.rate) + 1000;

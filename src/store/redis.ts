@@ -68,14 +68,15 @@ export class RedisStore implements Store {
     return this.up;
   }
 
-  async decide(limits: readonly Limit[], want: number, min: number): Promise<Decision> {
+  async decide(limits: readonly Limit[], want: number | readonly number[], min: number): Promise<Decision> {
     const n = limits.length;
     const args: (string | number)[] = [n];
     for (const l of limits) args.push(this.limitPrefix + l.key);
-    for (const l of limits) {
-      if (l.kind === BUCKET) args.push(0, l.rate, l.burst, want, min);
-      else args.push(1, l.limit, l.ttlMs, want, min);
-    }
+    limits.forEach((l, i) => {
+      const w = typeof want === 'number' ? want : want[i]!;
+      if (l.kind === BUCKET) args.push(0, l.rate, l.burst, w, min);
+      else args.push(1, l.limit, l.ttlMs, w, min);
+    });
     const r = await this.call(() => this.redis.gwDecide(...args));
     if (r[0] === 1) return { allowed: true, granted: r.slice(1), denied: -1, retryAfterMs: 0 };
     return { allowed: false, granted: [], denied: r[1]! - 1, retryAfterMs: r[2]! };
@@ -150,7 +151,24 @@ export class RedisStore implements Store {
     return new Map(Object.entries(r));
   }
 
+  private sub: RedisClient | null = null;
+
+  /** Messages on `channel` from any node (cache flushes, key changes); re-subscribes after reconnects. */
+  subscribe(channel: string, onMessage: (msg: string) => void): void {
+    const sub = (this.client as unknown as { duplicate(): RedisClient }).duplicate();
+    this.sub = sub;
+    const full = this.prefix + channel;
+    sub.on('ready', () => void sub.subscribe(full).catch(() => {}));
+    sub.on('error', () => {}); // state is reported by the main connection
+    sub.on('message', (ch: string, msg: string) => { if (ch === full) onMessage(msg); });
+  }
+
+  async publish(channel: string, msg: string): Promise<void> {
+    await this.call(() => this.client.publish(this.prefix + channel, msg));
+  }
+
   async close(): Promise<void> {
+    this.sub?.disconnect();
     this.client.disconnect();
   }
 

@@ -8,7 +8,7 @@
 /** A token bucket (rate tokens/s, capacity burst) or a quota counter (limit per counter lifetime). */
 export type Limit =
   | { kind: 0; key: string; rate: number; burst: number }
-  | { kind: 1; key: string; limit: number /* -1: count only */; ttlMs: number };
+  | { kind: 1; key: string; limit: number /* -1: count only */; ttlMs: number; /** epoch ms the quota period ends (Retry-After) */ periodEnd?: number };
 
 export const BUCKET = 0 as const;
 export const QUOTA = 1 as const;
@@ -41,7 +41,7 @@ export interface Store {
    * One atomic decision over several limits: every limit grants min(want, available) when that is
    * at least `min` for all of them, else nothing is taken anywhere.
    */
-  decide(limits: readonly Limit[], want: number, min: number): Promise<Decision>;
+  decide(limits: readonly Limit[], want: number | readonly number[], min: number): Promise<Decision>;
   /** Returns unused units of earlier grants (lease mode): buckets capped at burst, counters not below 0. */
   giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void>;
   /** Takes `cost` tokens from one bucket. */

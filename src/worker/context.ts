@@ -1,5 +1,6 @@
 import type { HttpResponse } from '../../native/uws.js';
 import type { CompiledRoute } from '../compile/plan.js';
+import type { ApiKeyRecord } from '../limits/keys.js';
 
 /** A Host header value without its port ("[::1]:8080" -> "[::1]", "a.b:80" -> "a.b"), case kept. */
 export function hostWithoutPort(host: string): string {
@@ -49,6 +50,10 @@ export class RequestContext {
   abortable: { abort(): void } | null;
   /** The whole request body once a phase has read it (validation, templates): integrations reuse it. null: not read; empty array: read, empty. */
   body: Uint8Array | null;
+  /** The API key the request presented, once the limits phase has accepted it. */
+  apiKey: ApiKeyRecord | null;
+  /** Told once when the request is over, however it ended (the cache's recorder). */
+  onFinish: ((ctx: RequestContext) => void) | null;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
     this.res = res;
@@ -75,6 +80,8 @@ export class RequestContext {
     this.errorMessage = '';
     this.abortable = null;
     this.body = null;
+    this.apiKey = null;
+    this.onFinish = null;
   }
 
   /** Value of the first header with this lower-case name, or undefined. */

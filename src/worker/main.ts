@@ -8,6 +8,8 @@ import { createLogger } from '../observability/log.js';
 import { startSnapshotReporter, WorkerMetrics } from '../observability/metrics.js';
 import { GatewayApp } from './app.js';
 import type { RequestContext } from './context.js';
+import { createSharedState, EVENTS_CHANNEL, type SharedEvent, type SharedState } from '../store/runtime.js';
+import { RedisStore } from '../store/redis.js';
 
 /**
  * Worker process entry (forked by the master). Waits for its config over IPC, compiles the plan,
@@ -22,6 +24,15 @@ let accessLog: ReturnType<typeof createAccessLog> | null = null;
 let metrics: WorkerMetrics | null = null;
 let drainTimeoutMs = 30_000;
 let reporter: ReturnType<typeof startSnapshotReporter> | null = null;
+let shared: SharedState | null = null;
+
+/** A cache flush or key change, from the master (IPC) or another node (Redis pub/sub). */
+function applyEvent(ev: SharedEvent): void {
+  if (shared === null) return;
+  if (ev.type === 'cache-flush') shared.l1?.deletePrefix(ev.prefix);
+  else if (shared.store.kind === 'memory') shared.keys.put(ev.record, ev.hash);
+  else shared.keys.invalidate(ev.hash);
+}
 
 function send(msg: FromWorker): void {
   if (process.connected) process.send!(msg);
@@ -31,13 +42,36 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   const config = msg.config;
   drainTimeoutMs = config.shutdown.drainTimeoutMs;
   try {
+    const sh = createSharedState(config, {
+      connect: true,
+      onStateChange: (up, reason) => {
+        if (metrics !== null) metrics.storeUp = up;
+        if (up) log.info({ store: 'redis' }, 'redis reachable: shared limits and cache in use');
+        else log.warn({ store: 'redis', reason, failMode: config.throttling.failMode }, `redis unreachable: throttling fails ${config.throttling.failMode}, cache bypassed`);
+      },
+      onStoreError: () => metrics?.count('store', 'redis', 'error'),
+    });
+    shared = sh;
+    for (const r of msg.keys ?? []) sh.keys.put(r, r.hash);
+    if (sh.store instanceof RedisStore) {
+      const rs = sh.store;
+      rs.subscribe(EVENTS_CHANNEL, (text) => {
+        try { applyEvent(JSON.parse(text) as SharedEvent); } catch { /* not ours */ }
+      });
+      // Start without waiting for Redis: limits fail open/closed until it answers.
+      await rs.ready(2000).catch(() => log.warn({ store: 'redis' }, 'redis not reachable at start: serving with the fallback'));
+    }
     plan = compilePlan(config, {
       onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind),
       onFunctionFailure: (id, kind) => metrics?.functionError(plan!.routes[id]!.routeKey, kind),
+      shared: sh,
+      onRefused: (routeKey, kind) => metrics?.count('throttle', routeKey, kind),
+      onCache: (routeKey, kind) => metrics?.count('cache', routeKey, kind),
     });
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
     await plan.startFunctions();
     metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);
+    if (sh.store instanceof RedisStore) metrics.storeUp = sh.store.isUp;
     const wm = metrics;
     const logEnabled = config.accessLog.enabled;
     const al = createAccessLog(logEnabled ? config.accessLog.destination : false);
@@ -96,6 +130,7 @@ async function drain(): Promise<void> {
   reporter?.stop();
   reporter?.sendNow(); // final counts, so the master's totals include this worker's last requests
   await plan?.close();
+  await shared?.close(); // leased tokens and quota units go back to Redis
   await accessLog?.flush();
   process.exit(0);
 }
@@ -106,6 +141,13 @@ process.on('message', (msg: ToWorker) => {
     case 'drain': void drain(); break;
     case 'snapshot':
       if (metrics !== null) send({ type: 'metrics', snapshot: metrics.snapshot(), nonce: msg.nonce });
+      break;
+    case 'event': applyEvent(msg.event); break;
+    case 'usage':
+      if (shared !== null) {
+        const store = shared.store;
+        void Promise.all(msg.keys.map((k) => store.count(k).catch(() => 0))).then((counts) => send({ type: 'usage', nonce: msg.nonce, counts }));
+      }
       break;
   }
 });

@@ -1,5 +1,7 @@
 import type { GatewayError } from '../errors.js';
-import { statusLine } from '../errors.js';
+import { Errors, statusLine } from '../errors.js';
+
+const INTERNAL = Errors.INTERNAL;
 import type { RequestContext } from './context.js';
 
 /**
@@ -28,13 +30,15 @@ const JSON_TYPE = 'application/json';
 export function finish(ctx: RequestContext): void {
   if (ctx.done) return;
   ctx.done = true;
+  if (ctx.onFinish !== null) ctx.onFinish(ctx);
   hooks.completed(ctx);
 }
 
-function writeError(ctx: RequestContext, err: GatewayError, close: boolean): void {
+function writeError(ctx: RequestContext, err: GatewayError, close: boolean, extra: readonly string[] | null): void {
   const res = ctx.res;
   res.writeStatus(err.statusLine);
   res.writeHeader('content-type', JSON_TYPE);
+  if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
   if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
   if (ctx.method === 'HEAD') {
     // A HEAD answer carries the length of the body a GET would get, never the body.
@@ -49,7 +53,7 @@ function writeError(ctx: RequestContext, err: GatewayError, close: boolean): voi
  * Answers with a catalog error. When the head already went out, the only honest signal left is to
  * cut the connection, so the client sees a truncated response instead of a wrong one.
  */
-export function sendError(ctx: RequestContext, err: GatewayError, closeConnection = false): void {
+export function sendError(ctx: RequestContext, err: GatewayError, closeConnection = false, extra: readonly string[] | null = null): void {
   if (ctx.aborted || ctx.done) return;
   ctx.status = err.status;
   if (ctx.errorMessage === '') ctx.errorMessage = err.message;
@@ -58,19 +62,35 @@ export function sendError(ctx: RequestContext, err: GatewayError, closeConnectio
   } else {
     ctx.headSent = true;
     ctx.bytesOut = err.body.length;
-    ctx.res.cork(() => writeError(ctx, err, closeConnection));
+    ctx.res.cork(() => writeError(ctx, err, closeConnection, extra));
   }
   finish(ctx);
 }
 
 /** Same as sendError, for the synchronous part of the handler (no cork needed, no closure). */
-export function sendErrorSync(ctx: RequestContext, err: GatewayError, closeConnection = false): void {
+export function sendErrorSync(ctx: RequestContext, err: GatewayError, closeConnection = false, extra: readonly string[] | null = null): void {
   ctx.status = err.status;
   ctx.errorMessage = err.message;
   ctx.headSent = true;
   ctx.bytesOut = err.body.length;
-  writeError(ctx, err, closeConnection);
+  writeError(ctx, err, closeConnection, extra);
   finish(ctx);
+}
+
+/**
+ * Runs the next phase after an asynchronous step (Redis, a lock): skipped when the client left,
+ * corked so its writes go out as one, and a throw costs this request only.
+ */
+export function resume(ctx: RequestContext, next: (ctx: RequestContext) => void): void {
+  if (ctx.aborted || ctx.done) return;
+  ctx.res.cork(() => {
+    try {
+      next(ctx);
+    } catch (e) {
+      ctx.errorMessage = (e as Error).message;
+      if (!ctx.headSent && !ctx.done) sendErrorSync(ctx, INTERNAL, true);
+    }
+  });
 }
 
 /** A complete response known up-front (mock integration), written in the synchronous part. */

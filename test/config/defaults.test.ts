@@ -13,6 +13,12 @@ t.test('every default, exactly', async (t) => {
     requestId: { header: 'x-request-id', trustIncoming: false },
     accessLog: { enabled: true, destination: 'stdout' },
     functions: { threads: 2, concurrencyPerThread: 64, maxQueue: 1024, handlers: {} },
+    store: { type: 'memory' },
+    // AWS's account-level default: 10,000 req/s, burst 5,000.
+    throttling: { gateway: { rateLimit: 10000, burstLimit: 5000 }, mode: 'exact', leaseMs: 100, failMode: 'open' },
+    cache: { l1MaxBytes: 67108864, l1MaxEntries: 100000, maxEntryBytes: 1048576 },
+    usagePlans: {},
+    apiKeys: [],
     apis: [
       {
         name: 'a',
@@ -22,6 +28,8 @@ t.test('every default, exactly', async (t) => {
         models: {},
         modelSchemaDraft: '04',
         stageVariables: {},
+        apiKeyRequired: false,
+        cache: { enabled: false, ttlSeconds: 300, requireAuthorizationForCacheControl: true, unauthorizedCacheControlHeaderStrategy: 'SUCCEED_WITH_RESPONSE_HEADER' },
       },
     ],
   });

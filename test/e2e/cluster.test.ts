@@ -20,12 +20,15 @@ async function readyInfo(adminPort: number): Promise<{ ready: boolean; pids: num
   return JSON.parse((await get(adminPort, '/ready')).body);
 }
 
+// The AWS-like gateway-wide default (10,000 req/s per worker here) would throttle the load below.
+const UNTHROTTLED = { gateway: false };
+
 function load(url: string, seconds: number) {
   return autocannon({ url, connections: 16, duration: seconds, pipelining: 1 });
 }
 
 t.test('kill -9 of a worker under load: restarted and serving', async (t) => {
-  const gw = await startGateway({ apis: apis('v1') }, { workers: 2 });
+  const gw = await startGateway({ apis: apis('v1'), throttling: UNTHROTTLED }, { workers: 2 });
   t.teardown(() => gw.stop());
   const before = await readyInfo(gw.adminPort);
   t.equal(before.pids.length, 2);
@@ -45,12 +48,12 @@ t.test('kill -9 of a worker under load: restarted and serving', async (t) => {
 });
 
 t.test('SIGHUP under load: workers roll with zero failed requests', async (t) => {
-  const gw = await startGateway({ apis: apis('v1') }, { workers: 2 });
+  const gw = await startGateway({ apis: apis('v1'), throttling: UNTHROTTLED }, { workers: 2 });
   t.teardown(() => gw.stop());
   const before = await readyInfo(gw.adminPort);
   const running = load(`${gw.url}/proxy/1`, 6);
   await new Promise((r) => setTimeout(r, 1500));
-  gw.writeConfig({ apis: apis('v2') });
+  gw.writeConfig({ apis: apis('v2'), throttling: UNTHROTTLED });
   gw.proc.kill('SIGHUP');
   const result = await running;
   t.ok(result.requests.total > 1000, `load ran (${result.requests.total} requests)`);
@@ -65,7 +68,7 @@ t.test('SIGHUP under load: workers roll with zero failed requests', async (t) =>
 });
 
 t.test('SIGHUP with an invalid config keeps serving the old one and says why', async (t) => {
-  const gw = await startGateway({ apis: apis('v1') }, { workers: 1 });
+  const gw = await startGateway({ apis: apis('v1'), throttling: UNTHROTTLED }, { workers: 1 });
   t.teardown(() => gw.stop());
   gw.writeConfig({ apis: [{ name: 'api', routes: [{ route: 'GET /x', integration: { type: 'http_proxy', upstream: 'missing' } }] }] });
   gw.proc.kill('SIGHUP');
@@ -93,7 +96,7 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
 });
 
 t.test('crash loop: a slot that keeps dying is given up, and with none left the master exits 1', { timeout: 60_000 }, async (t) => {
-  const gw = await startGateway({ apis: apis('v1') }, { workers: 1 });
+  const gw = await startGateway({ apis: apis('v1'), throttling: UNTHROTTLED }, { workers: 1 });
   t.teardown(() => gw.stop('SIGKILL'));
   const killed = new Set<number>();
   const exited = new Promise<number | null>((r) => gw.proc.once('exit', (code) => r(code)));

@@ -1,0 +1,262 @@
+import type { HttpResponse } from '../../native/uws.js';
+import { Errors } from '../errors.js';
+import type { Store } from '../store/types.js';
+import type { RequestContext } from '../worker/context.js';
+import { hooks, resume, sendComplete, sendErrorSync, sendStaticSync } from '../worker/respond.js';
+import { decodeEntry, encodeEntry, type CachedResponse } from './entry.js';
+import { hashKey, type CacheKeyFn } from './key.js';
+import type { L1Cache } from './l1.js';
+
+/**
+ * Response caching with AWS REST semantics
+ * (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-caching.html):
+ * per route, TTL 300 s by default, GET only unless a route enables another method, entries up to
+ * 1 MB, key = method + path + the parameters the route names. `Cache-Control: max-age=0` refreshes
+ * the entry for an authorized client (an API key with invalidateCache; anyone when
+ * requireAuthorizationForCacheControl is false); others get the stage's
+ * unauthorizedCacheControlHeaderStrategy. L1 is this worker's memory, L2 is Redis (msgpackr
+ * entries). One fill per key at a time: requests for a key being filled in this worker wait for
+ * it, and with Redis a lock makes other workers and nodes wait for the entry instead of calling
+ * the integration too. Only 2xx responses without Set-Cookie are stored (AWS caches any status; a
+ * cached 5xx or someone's cookie served for 5 minutes is a worse default). `x-cache` says
+ * hit, miss or refresh.
+ */
+
+export interface CacheRuntime {
+  l1: L1Cache | null;
+  /** L2 and the fill lock: Redis, or null (memory store: L1 only). */
+  store: Store | null;
+  maxEntryBytes: number;
+  counted: (routeKey: string, kind: 'hit' | 'miss' | 'refresh' | 'bypass') => void;
+}
+
+export interface RouteCacheSpec {
+  routeKey: string;
+  /** `c:{api}/{stage}:` — everything a stage flush deletes starts with it. */
+  prefix: string;
+  ttlMs: number;
+  methods: ReadonlySet<string>;
+  key: CacheKeyFn;
+  requireAuthorization: boolean;
+  unauthorizedStrategy: 'FAIL_WITH_403' | 'SUCCEED_WITH_RESPONSE_HEADER' | 'SUCCEED_WITHOUT_RESPONSE_HEADER';
+  /** The fill lock's lifetime: the integration's timeout (a dead filler's lock expires with it). */
+  lockMs: number;
+}
+
+/** AWS wording is not documented; this says what happened. */
+const WARNING = ['warning', '199 - "Cache-Control: max-age=0 ignored: the caller may not invalidate the cache"'];
+const POLL_MS = 20;
+/** Headers never stored: the request id is per request, framing is uWS's, Date is written fresh. */
+const NOT_STORED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date', 'x-cache']);
+
+type Fill = Promise<CachedResponse | null>;
+
+export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheSpec, rt: CacheRuntime): (ctx: RequestContext) => void {
+  /** Fills in progress in this worker, by key. */
+  const fills = new Map<string, Fill>();
+
+  const serve = (ctx: RequestContext, e: CachedResponse, result: string, warn: boolean, sync: boolean): void => {
+    const h = warn ? [...e.headers, 'x-cache', result, WARNING[0]!, WARNING[1]!] : [...e.headers, 'x-cache', result];
+    if (sync) sendStaticSync(ctx, e.status, h, e.body);
+    else sendComplete(ctx, e.status, h, e.body);
+  };
+
+  /** Runs the integration with a recorder on the response; resolves with the entry when cacheable. */
+  const fillNow = (ctx: RequestContext, k: string, result: string, warn: boolean, sync: boolean): Fill => {
+    return new Promise<CachedResponse | null>((resolve) => {
+      const rec = new Recorder(ctx.res, rt.maxEntryBytes, result, warn);
+      ctx.res = rec as unknown as HttpResponse;
+      ctx.onFinish = () => {
+        ctx.res = rec.res;
+        const e = rec.entry(spec.ttlMs);
+        resolve(e);
+        if (e !== null) store(k, e);
+        else if (rt.store !== null && rt.store.isUp) void rt.store.del(`${spec.prefix}${hashKey(k)}:lock`).catch(() => {});
+      };
+      if (sync) next(ctx);
+      else resume(ctx, next);
+    });
+  };
+
+  const store = (k: string, e: CachedResponse): void => {
+    rt.l1?.set(k, e);
+    const s = rt.store;
+    if (s !== null && s.isUp) {
+      const l2 = spec.prefix + hashKey(k);
+      void s.set(l2, encodeEntry(e), spec.ttlMs).catch(() => {}).finally(() => void s.del(`${l2}:lock`).catch(() => {}));
+    }
+  };
+
+  /** L2 lookup; on a miss, the lock decides who fills: us, or someone whose entry we wait for. */
+  const fromL2OrFill = async (ctx: RequestContext, k: string, refresh: boolean): Promise<CachedResponse | null | 'fill'> => {
+    const s = rt.store;
+    if (s === null || !s.isUp) return 'fill';
+    const l2 = spec.prefix + hashKey(k);
+    try {
+      if (!refresh) {
+        const b = await s.get(l2);
+        const e = b === null ? null : decodeEntry(b);
+        if (e !== null && e.expiresAt > Date.now()) return e;
+      }
+      if (await s.setIfAbsent(`${l2}:lock`, Buffer.from(String(process.pid)), spec.lockMs)) return 'fill';
+      // Someone else fills: wait for their entry, at most as long as their lock lives.
+      const until = Date.now() + spec.lockMs;
+      while (Date.now() < until && !ctx.aborted) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        const b = await s.get(l2);
+        const e = b === null ? null : decodeEntry(b);
+        if (e !== null && e.expiresAt > Date.now()) return e;
+        if (!refresh && (await s.get(`${l2}:lock`)) === null) return 'fill'; // they gave up (uncacheable)
+      }
+      return 'fill';
+    } catch {
+      return 'fill'; // Redis failed mid-way: bypass it
+    }
+  };
+
+  return function cache(ctx: RequestContext): void {
+    if (!spec.methods.has(ctx.method)) return next(ctx);
+    const k = spec.prefix + spec.key(ctx);
+    let refresh = false;
+    let warn = false;
+    const cc = ctx.header('cache-control');
+    if (cc !== undefined && /(^|[\s,])max-age\s*=\s*0(?![0-9])/i.test(cc)) {
+      if (!spec.requireAuthorization || (ctx.apiKey !== null && ctx.apiKey.invalidateCache)) refresh = true;
+      else if (spec.unauthorizedStrategy === 'FAIL_WITH_403') {
+        rt.counted(spec.routeKey, 'bypass');
+        return sendErrorSync(ctx, Errors.FORBIDDEN, ctx.contentLength > 0 || ctx.chunked);
+      } else warn = spec.unauthorizedStrategy === 'SUCCEED_WITH_RESPONSE_HEADER';
+    }
+    if (!refresh) {
+      const e = rt.l1?.get(k, Date.now()) ?? null;
+      if (e !== null) {
+        rt.counted(spec.routeKey, 'hit');
+        return serve(ctx, e, 'hit', warn, true);
+      }
+      const pending = fills.get(k);
+      if (pending !== undefined) {
+        void pending.then((e) => {
+          if (ctx.aborted || ctx.done) return;
+          if (e !== null) { rt.counted(spec.routeKey, 'hit'); serve(ctx, e, 'hit', warn, false); }
+          else { rt.counted(spec.routeKey, 'miss'); fillNow(ctx, k, 'miss', warn, false); }
+        });
+        return;
+      }
+    }
+    const result = refresh ? 'refresh' : 'miss';
+    if (rt.store === null || !rt.store.isUp) {
+      rt.counted(spec.routeKey, result);
+      const f = fillNow(ctx, k, result, warn, true);
+      if (!refresh) track(k, f);
+      return;
+    }
+    let settle!: (e: CachedResponse | null) => void;
+    const mine: Fill = new Promise((r) => { settle = r; });
+    if (!refresh) track(k, mine);
+    void fromL2OrFill(ctx, k, refresh).then((got) => {
+      if (got === 'fill' || got === null) {
+        rt.counted(spec.routeKey, result);
+        if (ctx.aborted || ctx.done) return settle(null);
+        void fillNow(ctx, k, result, warn, false).then(settle);
+        return;
+      }
+      rt.l1?.set(k, got);
+      settle(got);
+      if (ctx.aborted || ctx.done) return;
+      rt.counted(spec.routeKey, 'hit');
+      serve(ctx, got, 'hit', warn, false);
+    });
+  };
+
+  function track(k: string, f: Fill): void {
+    fills.set(k, f);
+    void f.then(() => { if (fills.get(k) === f) fills.delete(k); });
+  }
+}
+
+/**
+ * Stands in for the uWS response while an integration answers a cache miss: forwards every call
+ * and keeps a copy of status, headers and body (up to the entry limit). tryEnd may accept only part
+ * of a chunk; the write offset before and after tells how much.
+ */
+class Recorder {
+  status = 0;
+  readonly headers: string[] = [];
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private complete = false;
+  private cacheable = true;
+
+  constructor(readonly res: HttpResponse, private readonly max: number, private readonly result: string, private readonly warn: boolean) {}
+
+  entry(ttlMs: number): CachedResponse | null {
+    if (!this.complete || !this.cacheable || this.status < 200 || this.status > 299) return null;
+    const now = Date.now();
+    return { status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), storedAt: now, expiresAt: now + ttlMs };
+  }
+
+  private keep(chunk: string | ArrayBuffer | ArrayBufferView | undefined, n = -1): void {
+    if (!this.cacheable || chunk === undefined) return;
+    const b = typeof chunk === 'string' ? Buffer.from(chunk)
+      : ArrayBuffer.isView(chunk) ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.from(chunk);
+    const part = n >= 0 && n < b.length ? b.subarray(0, n) : b;
+    if (this.size + part.length > this.max) { this.cacheable = false; this.chunks.length = 0; return; }
+    this.chunks.push(Buffer.from(part)); // a copy: uWS and the upstream parser reuse their buffers
+    this.size += part.length;
+  }
+
+  writeStatus(s: string): this {
+    this.status = parseInt(s, 10);
+    this.res.writeStatus(s);
+    this.res.writeHeader('x-cache', this.result);
+    if (this.warn) this.res.writeHeader(WARNING[0]!, WARNING[1]!);
+    return this;
+  }
+
+  writeHeader(k: string, v: string): this {
+    const name = k.toLowerCase();
+    if (name === 'set-cookie') this.cacheable = false;
+    else if (!NOT_STORED.has(name) && name !== hooks.requestIdHeader) this.headers.push(name, v);
+    this.res.writeHeader(k, v);
+    return this;
+  }
+
+  write(chunk: string | ArrayBuffer | ArrayBufferView): boolean {
+    this.keep(chunk);
+    return this.res.write(chunk as never);
+  }
+
+  end(chunk?: string | ArrayBuffer | ArrayBufferView, close?: boolean): this {
+    this.keep(chunk);
+    this.complete = true;
+    this.res.end(chunk as never, close);
+    return this;
+  }
+
+  tryEnd(chunk: string | ArrayBuffer | ArrayBufferView, total: number): [boolean, boolean] {
+    const before = this.res.getWriteOffset();
+    const r = this.res.tryEnd(chunk as never, total);
+    if (r[0] || r[1]) this.keep(chunk);
+    else this.keep(chunk, this.res.getWriteOffset() - before);
+    if (r[1]) this.complete = true;
+    return r;
+  }
+
+  endWithoutBody(): this {
+    this.complete = true;
+    this.res.endWithoutBody();
+    return this;
+  }
+
+  close(): this { this.cacheable = false; this.res.close(); return this; }
+  cork(cb: () => void): this { this.res.cork(cb); return this; }
+  getWriteOffset(): number { return this.res.getWriteOffset(); }
+  onWritable(h: (offset: number) => boolean): this { this.res.onWritable(h); return this; }
+  onAborted(h: () => void): this { this.res.onAborted(h); return this; }
+  onData(h: (chunk: ArrayBuffer, isLast: boolean) => void): this { this.res.onData(h); return this; }
+  pause(): void { this.res.pause(); }
+  resume(): void { this.res.resume(); }
+  getRemoteAddress(): ArrayBuffer { return this.res.getRemoteAddress(); }
+  getRemoteAddressAsText(): ArrayBuffer { return this.res.getRemoteAddressAsText(); }
+}
+
