@@ -6,6 +6,7 @@
  * every target's answer, warms up, runs the targets interleaved for the rounds asked, summarises,
  * computes ratios, and stops every process it started (also on failure or Ctrl-C).
  */
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -126,7 +127,9 @@ export interface ScenarioContext {
    * The gateway (1 worker) on these `apis`; the subject unless `role` says otherwise. As a subject it
    * also starts every --compare build on the same config.
    */
-  gateway(apis: unknown[], opts?: { name?: string; role?: Role; note?: string; config?: Record<string, unknown> }): Promise<void>;
+  gateway(apis: unknown[], opts?: { name?: string; role?: Role; note?: string; config?: Record<string, unknown>; sidePids?: () => number[] }): Promise<void>;
+  /** A private redis-server for this scenario (null when redis-server is not installed: the caller skips its targets). */
+  redis(): Promise<{ url: string; pids: () => number[] } | null>;
 }
 
 interface Registered extends TargetInfo {
@@ -243,6 +246,14 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
         add({ name: 'fastify', role: 'baseline', note: `fastify 5 (find-my-way) with the same ${routes.length} routes (Node peer)`, url: origin(sv.port), pids: sv.pids }, slot);
       });
     },
+    async redis() {
+      if (spawnSync('sh', ['-c', 'command -v redis-server']).status !== 0) return null;
+      const port = await freePort();
+      const proc = startProc('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+      for (let i = 0; i < 100 && !proc.output().includes('Ready to accept'); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!proc.output().includes('Ready to accept')) throw new Error(`redis-server did not start:\n${proc.output()}`);
+      return { url: `redis://127.0.0.1:${port}`, pids: () => [proc.pid] };
+    },
     async gateway(apis, g = {}) {
       const role = g.role ?? 'subject';
       const builds: GatewayBuild[] = [{ name: g.name ?? 'gateway', cli: '' }, ...(role === 'subject' ? o.compare : [])];
@@ -258,7 +269,7 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
           // Re-read per run: a restarted worker has a new pid.
           const workers = () => { const c = childPids(h.proc.pid); return c.length > 0 ? c : h.workers; };
           add({
-            name: b.name, role, url: origin(h.port), pids: workers, sidePids: () => [h.proc.pid], upstreamPids,
+            name: b.name, role, url: origin(h.port), pids: workers, sidePids: () => [h.proc.pid, ...(g.sidePids?.() ?? [])], upstreamPids,
             note: g.note ?? (isMain ? 'this build, 1 worker' : `build of ${b.name.split('@')[1]}, 1 worker, same config`),
           }, slot);
         };

@@ -2,7 +2,7 @@ import type { HttpResponse } from '../../native/uws.js';
 import { Errors } from '../errors.js';
 import type { Store } from '../store/types.js';
 import type { RequestContext } from '../worker/context.js';
-import { hooks, resume, sendComplete, sendErrorSync, sendStaticSync } from '../worker/respond.js';
+import { hooks, resume, sendComplete, sendErrorSync, sendStaticSync, watchAbort } from '../worker/respond.js';
 import { decodeEntry, encodeEntry, type CachedResponse } from './entry.js';
 import { hashKey, type CacheKeyFn } from './key.js';
 import type { L1Cache } from './l1.js';
@@ -41,6 +41,8 @@ export interface RouteCacheSpec {
   unauthorizedStrategy: 'FAIL_WITH_403' | 'SUCCEED_WITH_RESPONSE_HEADER' | 'SUCCEED_WITHOUT_RESPONSE_HEADER';
   /** The fill lock's lifetime: the integration's timeout (a dead filler's lock expires with it). */
   lockMs: number;
+  /** The integration needs an abort handler (the route itself answers hits synchronously). */
+  innerAsync: boolean;
 }
 
 /** AWS wording is not documented; this says what happened. */
@@ -55,8 +57,15 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
   /** Fills in progress in this worker, by key. */
   const fills = new Map<string, Fill>();
 
-  const serve = (ctx: RequestContext, e: CachedResponse, result: string, warn: boolean, sync: boolean): void => {
-    const h = warn ? [...e.headers, 'x-cache', result, WARNING[0]!, WARNING[1]!] : [...e.headers, 'x-cache', result];
+  /** L1 keeps entries with their hit headers already appended: a hit allocates nothing for headers. */
+  const remember = (k: string, e: CachedResponse): void => {
+    rt.l1?.set(k, { ...e, headers: [...e.headers, 'x-cache', 'hit'] });
+  };
+
+  /** `e` from L1 (hit headers included) or from a fill/L2 (without). */
+  const serve = (ctx: RequestContext, e: CachedResponse, fromL1: boolean, warn: boolean, sync: boolean): void => {
+    let h = fromL1 ? e.headers : [...e.headers, 'x-cache', 'hit'];
+    if (warn) h = [...h, WARNING[0]!, WARNING[1]!];
     if (sync) sendStaticSync(ctx, e.status, h, e.body);
     else sendComplete(ctx, e.status, h, e.body);
   };
@@ -64,6 +73,7 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
   /** Runs the integration with a recorder on the response; resolves with the entry when cacheable. */
   const fillNow = (ctx: RequestContext, k: string, result: string, warn: boolean, sync: boolean): Fill => {
     return new Promise<CachedResponse | null>((resolve) => {
+      if (spec.innerAsync) watchAbort(ctx);
       const rec = new Recorder(ctx.res, rt.maxEntryBytes, result, warn);
       ctx.res = rec as unknown as HttpResponse;
       ctx.onFinish = () => {
@@ -79,7 +89,7 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
   };
 
   const store = (k: string, e: CachedResponse): void => {
-    rt.l1?.set(k, e);
+    remember(k, e);
     const s = rt.store;
     if (s !== null && s.isUp) {
       const l2 = spec.prefix + hashKey(k);
@@ -93,11 +103,11 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
     if (s === null || !s.isUp) return 'fill';
     const l2 = spec.prefix + hashKey(k);
     try {
-      if (!refresh) {
-        const b = await s.get(l2);
-        const e = b === null ? null : decodeEntry(b);
-        if (e !== null && e.expiresAt > Date.now()) return e;
-      }
+      // An authorized refresh fills at once: it asked for the integration, not for someone's entry.
+      if (refresh) return 'fill';
+      const b = await s.get(l2);
+      const e = b === null ? null : decodeEntry(b);
+      if (e !== null && e.expiresAt > Date.now()) return e;
       if (await s.setIfAbsent(`${l2}:lock`, Buffer.from(String(process.pid)), spec.lockMs)) return 'fill';
       // Someone else fills: wait for their entry, at most as long as their lock lives.
       const until = Date.now() + spec.lockMs;
@@ -106,7 +116,7 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
         const b = await s.get(l2);
         const e = b === null ? null : decodeEntry(b);
         if (e !== null && e.expiresAt > Date.now()) return e;
-        if (!refresh && (await s.get(`${l2}:lock`)) === null) return 'fill'; // they gave up (uncacheable)
+        if ((await s.get(`${l2}:lock`)) === null) return 'fill'; // they gave up (uncacheable)
       }
       return 'fill';
     } catch {
@@ -131,13 +141,14 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
       const e = rt.l1?.get(k, Date.now()) ?? null;
       if (e !== null) {
         rt.counted(spec.routeKey, 'hit');
-        return serve(ctx, e, 'hit', warn, true);
+        return serve(ctx, e, true, warn, true);
       }
       const pending = fills.get(k);
       if (pending !== undefined) {
+        if (spec.innerAsync) watchAbort(ctx);
         void pending.then((e) => {
           if (ctx.aborted || ctx.done) return;
-          if (e !== null) { rt.counted(spec.routeKey, 'hit'); serve(ctx, e, 'hit', warn, false); }
+          if (e !== null) { rt.counted(spec.routeKey, 'hit'); serve(ctx, e, false, warn, false); }
           else { rt.counted(spec.routeKey, 'miss'); fillNow(ctx, k, 'miss', warn, false); }
         });
         return;
@@ -150,6 +161,7 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
       if (!refresh) track(k, f);
       return;
     }
+    watchAbort(ctx); // the L2 lookup is asynchronous
     let settle!: (e: CachedResponse | null) => void;
     const mine: Fill = new Promise((r) => { settle = r; });
     if (!refresh) track(k, mine);
@@ -160,11 +172,11 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
         void fillNow(ctx, k, result, warn, false).then(settle);
         return;
       }
-      rt.l1?.set(k, got);
+      remember(k, got);
       settle(got);
       if (ctx.aborted || ctx.done) return;
       rt.counted(spec.routeKey, 'hit');
-      serve(ctx, got, 'hit', warn, false);
+      serve(ctx, got, false, warn, false);
     });
   };
 

@@ -244,8 +244,10 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           requireAuthorization: api.cache.requireAuthorizationForCacheControl,
           unauthorizedStrategy: api.cache.unauthorizedCacheControlHeaderStrategy,
           lockMs: 'timeoutMs' in integ ? integ.timeoutMs : 1000,
+          innerAsync: !route.sync,
         }, cacheRt);
-        route.sync = route.sync && sharedIsSync;
+        // Memory store: hits answer inside the uWS handler; the cache phase arms the abort handler on a miss.
+        route.sync = sharedIsSync;
       }
       const fixed: Limit[] = [];
       const throttle = r.throttle ?? api.throttle;

@@ -78,6 +78,9 @@ export function connectRedis(o: RedisConnectOptions, extra: RedisOptions = {}): 
     commandTimeout: o.commandTimeoutMs ?? 100,
     connectTimeout: o.connectTimeoutMs ?? 1000,
     retryStrategy: backoff,
+    // Commands issued in one event-loop turn go out as one pipeline: under load many requests'
+    // decisions share a write and a read (bench/scenarios/throttle.ts, redis-exact).
+    enableAutoPipelining: true,
     ...(o.username !== undefined ? { username: o.username } : {}),
     ...(o.password !== undefined ? { password: o.password } : {}),
     ...(o.db !== undefined ? { db: o.db } : {}),
@@ -91,6 +94,7 @@ export function connectRedis(o: RedisConnectOptions, extra: RedisOptions = {}): 
     // a node that is down costs at most commandTimeout. keyPrefix in extra is applied cluster-wide.
     const co: ClusterOptions = {
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       maxRedirections: 4,
       clusterRetryStrategy: backoff,
       redisOptions: base,

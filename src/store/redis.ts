@@ -68,18 +68,38 @@ export class RedisStore implements Store {
     return this.up;
   }
 
-  async decide(limits: readonly Limit[], want: number | readonly number[], min: number): Promise<Decision> {
-    const n = limits.length;
-    const args: (string | number)[] = [n];
-    for (const l of limits) args.push(this.limitPrefix + l.key);
-    limits.forEach((l, i) => {
-      const w = typeof want === 'number' ? want : want[i]!;
-      if (l.kind === BUCKET) args.push(0, l.rate, l.burst, w, min);
-      else args.push(1, l.limit, l.ttlMs, w, min);
+  /** Decisions asked for in this event-loop turn: sent as one script call (decide.lua takes a batch). */
+  private batch: { limits: readonly Limit[]; want: number | readonly number[]; min: number; resolve: (d: Decision) => void; reject: (e: Error) => void }[] = [];
+
+  decide(limits: readonly Limit[], want: number | readonly number[], min: number): Promise<Decision> {
+    return new Promise((resolve, reject) => {
+      if (this.batch.push({ limits, want, min, resolve, reject }) === 1) setImmediate(() => this.flush());
     });
-    const r = await this.call(() => this.redis.gwDecide(...args));
-    if (r[0] === 1) return { allowed: true, granted: r.slice(1), denied: -1, retryAfterMs: 0 };
-    return { allowed: false, granted: [], denied: r[1]! - 1, retryAfterMs: r[2]! };
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    this.batch = [];
+    const keys: string[] = [];
+    const args: (string | number)[] = [batch.length];
+    for (const d of batch) {
+      args.push(d.limits.length);
+      d.limits.forEach((l, i) => {
+        keys.push(this.limitPrefix + l.key);
+        const w = typeof d.want === 'number' ? d.want : d.want[i]!;
+        if (l.kind === BUCKET) args.push(0, l.rate, l.burst, w, d.min);
+        else args.push(1, l.limit, l.ttlMs, w, d.min);
+      });
+    }
+    this.call(() => this.redis.gwDecide(keys.length, ...keys, ...args)).then((r) => {
+      let o = 0;
+      for (const d of batch) {
+        const n = d.limits.length;
+        if (r[o] === 1) d.resolve({ allowed: true, granted: r.slice(o + 1, o + 1 + n), denied: -1, retryAfterMs: 0 });
+        else d.resolve({ allowed: false, granted: [], denied: r[o + 1]! - 1, retryAfterMs: r[o + 2]! });
+        o += 1 + Math.max(n, 2);
+      }
+    }, (e: Error) => { for (const d of batch) d.reject(e); });
   }
 
   async giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void> {

@@ -7,7 +7,7 @@ import { entriesForHost } from '../compile/plan.js';
 import type { CompiledRoute, Plan } from '../compile/plan.js';
 import { checkPath } from '../router/index.js';
 import { RequestContext } from './context.js';
-import { finish, hooks, sendErrorSync } from './respond.js';
+import { hooks, sendErrorSync, watchAbort } from './respond.js';
 
 /**
  * The worker's uWS app: one `any('/*')` handler that copies what it needs from `req` synchronously,
@@ -160,22 +160,9 @@ export class GatewayApp {
     const route = this.route(ctx);
     if (route === null) return sendErrorSync(ctx, Errors.RESOURCE_NOT_FOUND, ctx.contentLength > 0 || ctx.chunked);
     ctx.route = route;
-    if (route.sync) {
-      // A request body nobody reads: close after answering rather than parse it to the end.
-      route.handle(ctx);
-      return;
-    }
-    res.onAborted(() => {
-      ctx.aborted = true;
-      const a = ctx.abortable;
-      ctx.abortable = null;
-      if (a !== null) a.abort();
-      if (!ctx.done) {
-        ctx.status = 499; // nginx's "client closed request"
-        ctx.errorMessage = 'client closed connection';
-        finish(ctx);
-      }
-    });
+    // Sync routes (mock, cache hits) answer before returning: no abort handler needed. A phase of
+    // such a route that goes on to an asynchronous integration arms it itself (watchAbort).
+    if (!route.sync) watchAbort(ctx);
     try {
       route.handle(ctx);
     } catch (e) {

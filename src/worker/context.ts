@@ -54,6 +54,8 @@ export class RequestContext {
   apiKey: ApiKeyRecord | null;
   /** Told once when the request is over, however it ended (the cache's recorder). */
   onFinish: ((ctx: RequestContext) => void) | null;
+  /** An abort handler is registered (watchAbort). */
+  watching: boolean;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
     this.res = res;
@@ -82,6 +84,7 @@ export class RequestContext {
     this.body = null;
     this.apiKey = null;
     this.onFinish = null;
+    this.watching = false;
   }
 
   /** Value of the first header with this lower-case name, or undefined. */

@@ -78,6 +78,27 @@ export function sendErrorSync(ctx: RequestContext, err: GatewayError, closeConne
 }
 
 /**
+ * Tells the request when the client goes away. Must run inside the uWS handler before anything
+ * asynchronous starts; routes that may answer synchronously (mock, cache hits) skip it, and a phase
+ * of such a route that turns out to need the integration arms it before calling on.
+ */
+export function watchAbort(ctx: RequestContext): void {
+  if (ctx.watching) return;
+  ctx.watching = true;
+  ctx.res.onAborted(() => {
+    ctx.aborted = true;
+    const a = ctx.abortable;
+    ctx.abortable = null;
+    if (a !== null) a.abort();
+    if (!ctx.done) {
+      ctx.status = 499; // nginx's "client closed request"
+      ctx.errorMessage = 'client closed connection';
+      finish(ctx);
+    }
+  });
+}
+
+/**
  * Runs the next phase after an asynchronous step (Redis, a lock): skipped when the client left,
  * corked so its writes go out as one, and a throw costs this request only.
  */

@@ -90,7 +90,7 @@ t.test('a scenario: checked answers, failures named, every process stopped', asy
 
 t.test('every shipped scenario loads and is well-formed', async (t) => {
   const all = await loadScenarios();
-  t.same(all.map((s) => s.name), ['mock-small', 'proxy-small', 'proxy-64k', 'proxy-1m-post', 'routes-1000', 'function']);
+  t.same(all.map((s) => s.name), ['mock-small', 'proxy-small', 'proxy-64k', 'proxy-1m-post', 'routes-1000', 'function', 'throttle', 'cache']);
   for (const s of all) {
     t.ok(s.path.startsWith('/') && s.expect.status === 200 && s.expect.body.length > 0, s.name);
   }
