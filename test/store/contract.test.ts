@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { BUCKET, QUOTA, StoreUnavailableError, type Limit, type Store } from '../../src/store/types.js';
-import { startRedis } from '../helpers/redis.js';
+import { startRedis, startRedisCluster, startRedisSentinel } from '../helpers/redis.js';
 
 // One contract, run against the memory store and against a real private redis-server.
 
@@ -124,6 +124,27 @@ t.test('redis store', (t) => contract(t, async () => {
   await s.ready();
   return s;
 }));
+
+// The same contract on a Cluster (limit keys share the {l} hash tag, prefix deletes scan every
+// master) and through Sentinel.
+t.test('redis store on a cluster', async (t) => {
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.close());
+  await contract(t, async () => {
+    const s = new RedisStore({ ...cluster.connect, keyPrefix: 'contract:' });
+    await s.ready(10_000);
+    return s;
+  });
+});
+t.test('redis store through sentinel', async (t) => {
+  const sentinel = await startRedisSentinel();
+  t.teardown(() => sentinel.close());
+  await contract(t, async () => {
+    const s = new RedisStore({ ...sentinel.connect, keyPrefix: 'contract:' });
+    await s.ready(10_000);
+    return s;
+  });
+});
 
 t.test('redis down: calls fail fast with StoreUnavailableError; back up: they work again', async (t) => {
   const states: boolean[] = [];
