@@ -111,6 +111,12 @@ export class Limiter {
   }
 
   private fetch(need: Lease[], now: number): Promise<void> {
+    // Units of an expired lease the sweeper has not returned yet go back now, not into the new lease.
+    const stale = need.filter((le) => le.expires <= now && le.tokens >= 1);
+    if (stale.length > 0) {
+      void this.store.giveBack(stale.map((le) => le.limit), stale.map((le) => Math.floor(le.tokens))).catch(() => this.o.onStoreError?.());
+      for (const le of stale) le.tokens = 0;
+    }
     const limits = need.map((le) => le.limit);
     const want = need.map((le) => leaseSize(le.limit, this.o.leaseMs, limits));
     const p = this.store.decide(limits, want, 1).then(
