@@ -127,24 +127,17 @@ t.test('redis store', (t) => contract(t, async () => {
 
 // The same contract on a Cluster (limit keys share the {l} hash tag, prefix deletes scan every
 // master) and through Sentinel.
-t.test('redis store on a cluster', async (t) => {
-  const cluster = await startRedisCluster();
-  t.teardown(() => cluster.close());
-  await contract(t, async () => {
-    const s = new RedisStore({ ...cluster.connect, keyPrefix: 'contract:' });
-    await s.ready(10_000);
-    return s;
+for (const [name, begin] of [['on a cluster', startRedisCluster], ['through sentinel', () => startRedisSentinel()]] as const) {
+  t.test(`redis store ${name}`, async (t) => {
+    const topology = await begin();
+    t.teardown(() => topology.close());
+    await contract(t, async () => {
+      const s = new RedisStore({ ...topology.connect, keyPrefix: 'contract:' });
+      await s.ready(10_000);
+      return s;
+    });
   });
-});
-t.test('redis store through sentinel', async (t) => {
-  const sentinel = await startRedisSentinel();
-  t.teardown(() => sentinel.close());
-  await contract(t, async () => {
-    const s = new RedisStore({ ...sentinel.connect, keyPrefix: 'contract:' });
-    await s.ready(10_000);
-    return s;
-  });
-});
+}
 
 t.test('redis down: calls fail fast with StoreUnavailableError; back up: they work again', async (t) => {
   const states: boolean[] = [];
