@@ -103,8 +103,14 @@ export class Limiter {
       return null;
     }
     // Another request is already fetching some of these, or they were just fetched and used up by
-    // others: a few rounds, then the store's answer stands (admit when it granted, else refuse).
-    if (round >= 3) return this.o.failMode === 'open' ? null : UNAVAILABLE;
+    // others: after a few rounds this request asks the store for exactly its own unit (exact mode's
+    // decision), so it is never admitted without a unit and never waits without bound.
+    if (round >= 3) {
+      return this.store.decide(limits, 1, 1).then(verdictOf, () => {
+        this.o.onStoreError?.();
+        return this.fallback();
+      });
+    }
     const waits = waitFor ?? [];
     if (need !== null) waits.push(this.fetch(need, now));
     return Promise.all(waits).then(() => this.checkLeased(limits, round + 1), () => this.fallback());
@@ -169,7 +175,8 @@ export class Limiter {
     const back: Limit[] = [];
     const amounts: number[] = [];
     for (const le of this.leases.values()) {
-      if (le.tokens >= 1 && le.expires > Date.now()) { back.push(le.limit); amounts.push(Math.floor(le.tokens)); }
+      // Expired or not: whatever was not used goes back (the sweeper may not have run yet).
+      if (le.tokens >= 1) { back.push(le.limit); amounts.push(Math.floor(le.tokens)); }
       le.tokens = 0;
     }
     this.leases.clear();

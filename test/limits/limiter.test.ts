@@ -100,6 +100,22 @@ t.test('lease mode quotas: counted exactly once leases are back', async (t) => {
   t.equal(await s1.count(q.key), 30, 'usage is exactly what was admitted');
 });
 
+t.test('lease mode under concurrency: requests racing for one lease never pass without a unit', async (t) => {
+  const s1 = await store();
+  const s2 = await store();
+  const a = new Limiter(s1, { mode: 'lease', failMode: 'closed', leaseMs: 50 });
+  const b = new Limiter(s2, { mode: 'lease', failMode: 'closed', leaseMs: 50 });
+  t.teardown(async () => { await s1.close(); await s2.close(); });
+  const q: Limit = { kind: QUOTA, key: key('cq'), limit: 70, ttlMs: 60_000 };
+  const lim: Limit[] = [q, { kind: BUCKET, key: key('cb'), rate: 1000, burst: 1000 }];
+  const verdicts = await Promise.all(Array.from({ length: 200 }, (_, i) => run(i % 2 ? a : b, lim)));
+  t.equal(verdicts.filter((v) => v === null).length, 70, 'exactly the quota admitted');
+  t.equal(verdicts.filter((v) => v !== null && v.reason === 'quota').length, 130, 'the rest refused as quota, none as unavailable');
+  await a.close();
+  await b.close();
+  t.equal(await s1.count(q.key), 70);
+});
+
 t.test('Redis down: open admits at once, closed refuses as unavailable; memory decides synchronously', async (t) => {
   const s = await store();
   const open = new Limiter(s, { mode: 'exact', failMode: 'open', leaseMs: 100 });
