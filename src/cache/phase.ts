@@ -28,6 +28,8 @@ export interface CacheRuntime {
   store: Store | null;
   maxEntryBytes: number;
   counted: (routeKey: string, kind: 'hit' | 'miss' | 'refresh' | 'bypass') => void;
+  /** A refreshed entry: every other worker (and node) drops its L1 copy. */
+  evict: (key: string) => void;
 }
 
 export interface RouteCacheSpec {
@@ -48,6 +50,9 @@ export interface RouteCacheSpec {
 /** AWS wording is not documented; this says what happened. */
 const WARNING = ['warning', '199 - "Cache-Control: max-age=0 ignored: the caller may not invalidate the cache"'];
 const POLL_MS = 20;
+/** Fill without holding the lock (no Redis, or waited as long as the lock lives). */
+const NO_LOCK = Buffer.alloc(0);
+let lockSeq = 0;
 /** Headers never stored: the request id is per request, framing is uWS's, Date is written fresh. */
 const NOT_STORED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date', 'x-cache']);
 
@@ -70,8 +75,11 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
     else sendComplete(ctx, e.status, h, e.body);
   };
 
-  /** Runs the integration with a recorder on the response; resolves with the entry when cacheable. */
-  const fillNow = (ctx: RequestContext, k: string, result: string, warn: boolean, sync: boolean): Fill => {
+  /**
+   * Runs the integration with a recorder on the response; resolves with the entry when cacheable.
+   * `lock`: our fill-lock token in Redis (released once the entry is written), null when we hold none.
+   */
+  const fillNow = (ctx: RequestContext, k: string, result: string, warn: boolean, sync: boolean, lock: Buffer | null): Fill => {
     return new Promise<CachedResponse | null>((resolve) => {
       if (spec.innerAsync) watchAbort(ctx);
       const rec = new Recorder(ctx.res, rt.maxEntryBytes, result, warn);
@@ -80,52 +88,73 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
         ctx.res = rec.res;
         const e = rec.entry(spec.ttlMs);
         resolve(e);
-        if (e !== null) store(k, e);
-        else if (rt.store !== null && rt.store.isUp) void rt.store.del(`${spec.prefix}${hashKey(k)}:lock`).catch(() => {});
+        if (e !== null) store(k, e, lock, result === 'refresh');
+        else if (lock !== null) unlock(k, lock);
       };
       if (sync) next(ctx);
       else resume(ctx, next);
     });
   };
 
-  const store = (k: string, e: CachedResponse): void => {
-    remember(k, e);
+  const l2Key = (k: string): string => spec.prefix + hashKey(k);
+
+  const unlock = (k: string, lock: Buffer): void => {
     const s = rt.store;
-    if (s !== null && s.isUp) {
-      const l2 = spec.prefix + hashKey(k);
-      void s.set(l2, encodeEntry(e), spec.ttlMs).catch(() => {}).finally(() => void s.del(`${l2}:lock`).catch(() => {}));
-    }
+    if (s !== null && s.isUp) void s.delIfEquals(`${l2Key(k)}:lock`, lock).catch(() => {});
   };
 
-  /** L2 lookup; on a miss, the lock decides who fills: us, or someone whose entry we wait for. */
-  const fromL2OrFill = async (ctx: RequestContext, k: string, refresh: boolean): Promise<CachedResponse | null | 'fill'> => {
+  /** L1, then L2 (written before the lock is released, so a waiter that sees the lock gone finds the entry). */
+  const store = (k: string, e: CachedResponse, lock: Buffer | null, refreshed: boolean): void => {
+    remember(k, e);
+    // A refresh replaces an entry other workers may hold in their L1: they drop it.
+    if (refreshed) rt.evict(k);
     const s = rt.store;
-    if (s === null || !s.isUp) return 'fill';
-    const l2 = spec.prefix + hashKey(k);
+    if (s === null || !s.isUp) return;
+    void s.set(l2Key(k), encodeEntry(e), spec.ttlMs).catch(() => {}).finally(() => { if (lock !== null) unlock(k, lock); });
+  };
+
+  const readL2 = async (s: Store, k: string): Promise<CachedResponse | null> => {
+    const b = await s.get(l2Key(k));
+    const e = b === null ? null : decodeEntry(b);
+    return e !== null && e.expiresAt > Date.now() ? e : null;
+  };
+
+  /**
+   * L2 lookup; on a miss the fill lock decides who calls the integration. Whoever takes the lock
+   * reads L2 once more (the previous holder may have just written it), so one fill serves every
+   * worker and node; the others poll L2 until the entry appears or the lock is free to take.
+   * Resolves with an entry, or with the lock token to fill with (NO_LOCK: fill without the lock).
+   */
+  const fromL2OrFill = async (ctx: RequestContext, k: string): Promise<{ entry: CachedResponse } | { lock: Buffer }> => {
+    const s = rt.store;
+    if (s === null || !s.isUp) return { lock: NO_LOCK };
+    const lockKey = `${l2Key(k)}:lock`;
+    const token = Buffer.from(`${process.pid}:${++lockSeq}`);
     try {
-      // An authorized refresh fills at once: it asked for the integration, not for someone's entry.
-      if (refresh) return 'fill';
-      const b = await s.get(l2);
-      const e = b === null ? null : decodeEntry(b);
-      if (e !== null && e.expiresAt > Date.now()) return e;
-      if (await s.setIfAbsent(`${l2}:lock`, Buffer.from(String(process.pid)), spec.lockMs)) return 'fill';
-      // Someone else fills: wait for their entry, at most as long as their lock lives.
       const until = Date.now() + spec.lockMs;
-      while (Date.now() < until && !ctx.aborted) {
+      for (;;) {
+        const e = await readL2(s, k);
+        if (e !== null) return { entry: e };
+        if (await s.setIfAbsent(lockKey, token, spec.lockMs)) {
+          const again = await readL2(s, k);
+          if (again === null) return { lock: token };
+          await s.delIfEquals(lockKey, token);
+          return { entry: again };
+        }
+        // Someone else fills: wait for their entry, at most as long as their lock lives.
+        if (Date.now() >= until || ctx.aborted) return { lock: NO_LOCK };
         await new Promise((r) => setTimeout(r, POLL_MS));
-        const b = await s.get(l2);
-        const e = b === null ? null : decodeEntry(b);
-        if (e !== null && e.expiresAt > Date.now()) return e;
-        if ((await s.get(`${l2}:lock`)) === null) return 'fill'; // they gave up (uncacheable)
       }
-      return 'fill';
     } catch {
-      return 'fill'; // Redis failed mid-way: bypass it
+      return { lock: NO_LOCK }; // Redis failed mid-way: bypass it
     }
   };
 
   return function cache(ctx: RequestContext): void {
-    if (!spec.methods.has(ctx.method)) return next(ctx);
+    if (!spec.methods.has(ctx.method)) {
+      if (spec.innerAsync) watchAbort(ctx);
+      return next(ctx);
+    }
     const k = spec.prefix + spec.key(ctx);
     let refresh = false;
     let warn = false;
@@ -149,29 +178,35 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
         void pending.then((e) => {
           if (ctx.aborted || ctx.done) return;
           if (e !== null) { rt.counted(spec.routeKey, 'hit'); serve(ctx, e, false, warn, false); }
-          else { rt.counted(spec.routeKey, 'miss'); fillNow(ctx, k, 'miss', warn, false); }
+          else { rt.counted(spec.routeKey, 'miss'); void fillNow(ctx, k, 'miss', warn, false, null); }
         });
         return;
       }
     }
     const result = refresh ? 'refresh' : 'miss';
-    if (rt.store === null || !rt.store.isUp) {
+    // No Redis, or an authorized refresh (it asked for the integration, not for someone's entry): fill now.
+    if (rt.store === null || !rt.store.isUp || refresh) {
       rt.counted(spec.routeKey, result);
-      const f = fillNow(ctx, k, result, warn, true);
+      const f = fillNow(ctx, k, result, warn, true, null);
       if (!refresh) track(k, f);
       return;
     }
     watchAbort(ctx); // the L2 lookup is asynchronous
     let settle!: (e: CachedResponse | null) => void;
     const mine: Fill = new Promise((r) => { settle = r; });
-    if (!refresh) track(k, mine);
-    void fromL2OrFill(ctx, k, refresh).then((got) => {
-      if (got === 'fill' || got === null) {
+    track(k, mine);
+    void fromL2OrFill(ctx, k).then((r) => {
+      if ('lock' in r) {
+        const lock = r.lock.length > 0 ? r.lock : null;
         rt.counted(spec.routeKey, result);
-        if (ctx.aborted || ctx.done) return settle(null);
-        void fillNow(ctx, k, result, warn, false).then(settle);
+        if (ctx.aborted || ctx.done) {
+          if (lock !== null) unlock(k, lock);
+          return settle(null);
+        }
+        void fillNow(ctx, k, result, warn, false, lock).then(settle);
         return;
       }
+      const got = r.entry;
       remember(k, got);
       settle(got);
       if (ctx.aborted || ctx.done) return;

@@ -84,6 +84,8 @@ export interface CompileOptions {
   shared?: SharedState;
   onRefused?: (routeKey: string, kind: string) => void;
   onCache?: (routeKey: string, kind: 'hit' | 'miss' | 'refresh' | 'bypass') => void;
+  /** A refreshed cache entry: tell every other worker and node to drop its L1 copy. */
+  onCacheEvict?: (key: string) => void;
 }
 
 export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
@@ -111,7 +113,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   const limitsRt: LimitsRuntime = { limiter: shared.limiter, keys: shared.keys, plans: shared.plans, refused: opts.onRefused ?? (() => {}) };
   const cacheRt: CacheRuntime = {
     l1: shared.l1, store: shared.store.kind === 'redis' ? shared.store : null,
-    maxEntryBytes: config.cache.maxEntryBytes, counted: opts.onCache ?? (() => {}),
+    maxEntryBytes: config.cache.maxEntryBytes, counted: opts.onCache ?? (() => {}), evict: opts.onCacheEvict ?? (() => {}),
   };
   const gw = config.throttling.gateway;
   const gatewayBucket: Limit | null = gw === false ? null : { kind: BUCKET, key: 'gw', rate: gw.rateLimit, burst: gw.burstLimit };

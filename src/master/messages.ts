@@ -20,4 +20,6 @@ export type FromWorker =
   | { type: 'ready'; port: number; planVersion: string }
   | { type: 'fatal'; message: string }
   | { type: 'metrics'; snapshot: MetricsSnapshot; nonce?: number }
-  | { type: 'usage'; nonce: number; counts: number[] };
+  | { type: 'usage'; nonce: number; counts: number[] }
+  /** A worker's cache event for the master to relay to every worker of this node (memory store). */
+  | { type: 'event'; event: SharedEvent };

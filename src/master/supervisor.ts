@@ -147,6 +147,9 @@ export class Supervisor {
         if (start !== undefined) void this.shared.memoryKeys().then((keys) => this.send(w, start.type === 'start' ? { ...start, keys } : start));
         break;
       }
+      case 'event':
+        for (const r of this.ready) if (r !== w) this.send(r, { type: 'event', event: msg.event });
+        break;
       case 'usage': {
         const waiter = this.usageWaiters.get(msg.nonce);
         if (waiter !== undefined && waiter.pending.delete(w)) {

@@ -115,6 +115,11 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async delIfEquals(key: string, value: Buffer): Promise<void> {
+    const v = await this.get(key);
+    if (v !== null && v.equals(value)) this.values.delete(key);
+  }
+
   async del(key: string): Promise<void> {
     this.values.delete(key);
     this.buckets.delete(key);

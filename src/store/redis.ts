@@ -8,6 +8,7 @@ import { BUCKET, StoreUnavailableError, type Decision, type Limit, type Store, t
 const LUA_DIR = fileURLToPath(new URL('../../../src/store/lua/', import.meta.url));
 const DECIDE = readFileSync(`${LUA_DIR}decide.lua`, 'utf8');
 const GIVE_BACK = readFileSync(`${LUA_DIR}give-back.lua`, 'utf8');
+const UNLOCK = readFileSync(`${LUA_DIR}unlock.lua`, 'utf8');
 
 export interface RedisStoreOptions extends RedisConnectOptions {
   keyPrefix?: string;
@@ -18,6 +19,7 @@ export interface RedisStoreOptions extends RedisConnectOptions {
 type Scripted = {
   gwDecide(...args: (string | number)[]): Promise<number[]>;
   gwGiveBack(...args: (string | number)[]): Promise<number>;
+  gwUnlock(key: string, value: Buffer): Promise<number>;
 };
 
 /**
@@ -43,6 +45,7 @@ export class RedisStore implements Store {
     this.limitPrefix = this.client instanceof Cluster ? `${this.prefix}{l}:` : `${this.prefix}l:`;
     this.redis.defineCommand('gwDecide', { lua: DECIDE });
     this.redis.defineCommand('gwGiveBack', { lua: GIVE_BACK });
+    this.redis.defineCommand('gwUnlock', { numberOfKeys: 1, lua: UNLOCK });
     const state = (up: boolean, reason: string) => {
       if (up === this.up) return;
       this.up = up;
@@ -132,6 +135,10 @@ export class RedisStore implements Store {
 
   async setIfAbsent(key: string, value: Buffer, ttlMs: number): Promise<boolean> {
     return (await this.call(() => this.client.set(this.prefix + key, value, 'PX', ttlMs, 'NX'))) === 'OK';
+  }
+
+  async delIfEquals(key: string, value: Buffer): Promise<void> {
+    await this.call(() => this.redis.gwUnlock(this.prefix + key, value));
   }
 
   async del(key: string): Promise<void> {

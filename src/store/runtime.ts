@@ -28,6 +28,8 @@ export interface SharedOptions {
 export const EVENTS_CHANNEL = 'events';
 export type SharedEvent =
   | { type: 'cache-flush'; prefix: string }
+  /** One refreshed entry: workers drop their L1 copy (the refreshing worker keeps its new one). */
+  | { type: 'cache-evict'; key: string; from: string }
   | { type: 'key-changed'; hash: string; record: ApiKeyRecord | null };
 
 export function configKeyRecords(config: Config): ApiKeyRecord[] {

@@ -52,6 +52,8 @@ export interface Store {
   set(key: string, value: Buffer, ttlMs: number): Promise<void>;
   /** Sets only when absent (a fill lock); true when set. */
   setIfAbsent(key: string, value: Buffer, ttlMs: number): Promise<boolean>;
+  /** Deletes `key` only while it holds `value` (releasing our lock, never someone else's). */
+  delIfEquals(key: string, value: Buffer): Promise<void>;
   del(key: string): Promise<void>;
   /** Hash fields (API key records): one hash per key, fields by id. */
   hget(key: string, field: string): Promise<Buffer | null>;

@@ -25,11 +25,14 @@ let metrics: WorkerMetrics | null = null;
 let drainTimeoutMs = 30_000;
 let reporter: ReturnType<typeof startSnapshotReporter> | null = null;
 let shared: SharedState | null = null;
+/** Tells this worker's own cache events apart when they come back (pub/sub or the master's relay). */
+const WORKER_TAG = `${process.pid}:${Math.random().toString(36).slice(2)}`;
 
 /** A cache flush or key change, from the master (IPC) or another node (Redis pub/sub). */
 function applyEvent(ev: SharedEvent): void {
   if (shared === null) return;
   if (ev.type === 'cache-flush') shared.l1?.deletePrefix(ev.prefix);
+  else if (ev.type === 'cache-evict') { if (ev.from !== WORKER_TAG) shared.l1?.delete(ev.key); }
   else if (shared.store.kind === 'memory') shared.keys.put(ev.record, ev.hash);
   else shared.keys.invalidate(ev.hash);
 }
@@ -67,6 +70,12 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       shared: sh,
       onRefused: (routeKey, kind) => metrics?.count('throttle', routeKey, kind),
       onCache: (routeKey, kind) => metrics?.count('cache', routeKey, kind),
+      onCacheEvict: (key) => {
+        const event: SharedEvent = { type: 'cache-evict', key, from: WORKER_TAG };
+        // Redis: every worker of every node hears it on pub/sub; memory store: the master relays it to this node's workers.
+        if (sh.store instanceof RedisStore) void sh.store.publish(EVENTS_CHANNEL, JSON.stringify(event)).catch(() => {});
+        else send({ type: 'event', event });
+      },
     });
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
     await plan.startFunctions();
