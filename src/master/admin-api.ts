@@ -109,7 +109,7 @@ export class SharedAdmin {
       body = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8')) as Record<string, unknown>;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
     } catch (e) {
-      return json(res, 400, { message: `request body must be a JSON object: ${(e as Error).message}` });
+      return json(res, 400, { message: 'Invalid API key', errors: [`request body must be a JSON object: ${(e as Error).message}`] });
     }
     const problems: string[] = [];
     const name = body['name'];

@@ -40,8 +40,22 @@ export interface StartOptions {
   adminPort?: number;
 }
 
-/** Starts `gateway start` with the given config object (listen/admin ports filled in when absent). */
+/**
+ * Starts `gateway start` with the given config object (listen/admin ports filled in when absent).
+ * Tries fresh ports when the ones freePort picked were taken meanwhile (EADDRINUSE: test files run in
+ * parallel); any other failure is thrown.
+ */
 export async function startGateway(config: Record<string, unknown>, opts: StartOptions = {}): Promise<Gateway> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOnce(config, opts);
+    } catch (e) {
+      if (attempt >= 3 || opts.adminPort !== undefined || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startGatewayOnce(config: Record<string, unknown>, opts: StartOptions): Promise<Gateway> {
   const port = await freePort();
   const adminPort = opts.adminPort ?? await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
