@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { compilePlan } from '../compile/plan.js';
+import { resolveWorkers } from '../config/index.js';
 import type { Plan } from '../compile/plan.js';
 import type { FromWorker, ToWorker } from '../master/messages.js';
 import { createAccessLog } from '../observability/access-log.js';
@@ -74,7 +75,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
         const event: SharedEvent = { type: 'cache-evict', key, from: WORKER_TAG };
         // Redis: every worker of every node hears it on pub/sub; memory store: the master relays it to this node's workers.
         if (sh.store instanceof RedisStore) void sh.store.publish(EVENTS_CHANNEL, JSON.stringify(event)).catch(() => {});
-        else send({ type: 'event', event });
+        else if (resolveWorkers(config.workers) > 1) send({ type: 'event', event }); // one worker: no other L1
       },
     });
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
