@@ -413,6 +413,9 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
     gateway_response_bytes_total: 'counter',
     gateway_upstream_errors_total: 'counter',
     gateway_function_errors_total: 'counter',
+    gateway_throttled_requests_total: 'counter',
+    gateway_cache_requests_total: 'counter',
+    gateway_store_errors_total: 'counter',
     gateway_inflight_requests: 'gauge',
     gateway_workers: 'gauge',
     gateway_config_generation: 'gauge',
@@ -487,4 +490,30 @@ t.test('the test parser itself rejects malformed exposition', async (t) => {
   t.throws(() => histograms(h('h_bucket{le="1"} 1\nh_sum 1\nh_count 1\n')));
   t.throws(() => histograms(h('h_bucket{le="+Inf"} 2\nh_sum 1\nh_count 1\n')));
   t.doesNotThrow(() => histograms(h('h_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 1.5\nh_count 2\n')));
+});
+
+t.test('throttling, cache and store counters add up across workers; gateway_store_up is the worst worker', async (t) => {
+  const a = new WorkerMetrics(['-', 'GET /x'], []);
+  const b = new WorkerMetrics(['-', 'GET /x'], []);
+  a.count('throttle', 'GET /x', 'quota');
+  a.count('throttle', 'GET /x', 'quota');
+  b.count('throttle', 'GET /x', 'quota');
+  b.count('cache', 'GET /x', 'hit');
+  b.count('store', 'redis', 'error');
+  a.storeUp = true;
+  b.storeUp = false;
+  const agg = new MetricsAggregator();
+  agg.update('a', a.snapshot());
+  agg.update('b', b.snapshot());
+  const text = agg.render();
+  t.match(text, /gateway_throttled_requests_total\{route="GET \/x",kind="quota"\} 3\n/);
+  t.match(text, /gateway_cache_requests_total\{route="GET \/x",kind="hit"\} 1\n/);
+  t.match(text, /gateway_store_errors_total\{store="redis",kind="error"\} 1\n/);
+  t.match(text, /gateway_store_up 0\n/, 'one worker cannot reach Redis');
+  b.storeUp = true;
+  agg.update('b', b.snapshot());
+  t.match(agg.render(), /gateway_store_up 1\n/);
+  const mem = new MetricsAggregator();
+  mem.update('m', new WorkerMetrics(['-'], []).snapshot());
+  t.notMatch(mem.render(), /gateway_store_up/, 'memory store: no such gauge');
 });
