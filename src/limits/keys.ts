@@ -61,6 +61,8 @@ const CACHE_MAX = 10_000;
  */
 export class KeyRegistry {
   private readonly config = new Map<string, ApiKeyRecord>();
+  /** Memory store: keys the master pushed (created through the admin API); never evicted. */
+  private readonly pushed = new Map<string, ApiKeyRecord>();
   private readonly cache = new Map<string, { record: ApiKeyRecord | null; expires: number }>();
   private readonly pending = new Map<string, Promise<ApiKeyRecord | null>>();
   /** Last value -> hash: most traffic repeats a few keys, and SHA-256 costs ~1 us. */
@@ -85,10 +87,11 @@ export class KeyRegistry {
     const c = this.config.get(hash);
     // Looked up by SHA-256 of the value: timing reveals at most hash prefixes, never the value.
     if (c !== undefined) return c;
+    if (this.store === null) return this.pushed.get(hash) ?? null;
     const now = Date.now();
     const e = this.cache.get(hash);
     if (e !== undefined && e.expires > now) return e.record;
-    if (this.store === null || !this.store.isUp) return e?.record ?? null;
+    if (!this.store.isUp) return e?.record ?? null;
     let p = this.pending.get(hash);
     if (p === undefined) {
       p = this.store.hget(KEYS_HASH, hash).then(
@@ -105,9 +108,10 @@ export class KeyRegistry {
     this.cache.delete(hash);
   }
 
-  /** Memory store: the master pushes records, there is nothing to read back. */
+  /** Memory store: the master pushes records (null: revoked), there is nothing to read back. */
   put(r: ApiKeyRecord | null, hash: string): void {
-    this.remember(hash, r, Number.MAX_SAFE_INTEGER);
+    if (r === null) this.pushed.delete(hash);
+    else this.pushed.set(hash, r);
   }
 
   private remember(hash: string, record: ApiKeyRecord | null, ttl = record === null ? NEGATIVE_CACHE_MS : KEY_CACHE_MS): ApiKeyRecord | null {
