@@ -21,7 +21,7 @@ import type { Store } from '../store/types.js';
  * them and pushes them to its workers.
  */
 export class SharedAdmin {
-  readonly store: Store;
+  private store: Store;
   private config: Config;
 
   constructor(
@@ -33,14 +33,24 @@ export class SharedAdmin {
     private readonly workerCounts: (keys: string[]) => Promise<number[]>,
   ) {
     this.config = config;
-    this.store = createStore(config, {
+    this.store = this.connect(config);
+  }
+
+  private connect(config: Config): Store {
+    return createStore(config, {
       connect: true,
-      onStateChange: (up, reason) => (up ? log.info({ store: 'redis' }, 'admin: redis reachable') : log.warn({ store: 'redis', reason }, 'admin: redis unreachable')),
+      onStateChange: (up, reason) => (up ? this.log.info({ store: 'redis' }, 'admin: redis reachable') : this.log.warn({ store: 'redis', reason }, 'admin: redis unreachable')),
     });
   }
 
+  /** After a reload; a changed `store` section gets a new connection (the workers were replaced too). */
   setConfig(config: Config): void {
+    const changed = JSON.stringify(config.store) !== JSON.stringify(this.config.store);
     this.config = config;
+    if (changed) {
+      void this.store.close();
+      this.store = this.connect(config);
+    }
   }
 
   /** API keys made through this API (memory store), for a worker that starts. */
