@@ -66,7 +66,10 @@ export class Limiter {
 
   /** A verdict now when it can be had without I/O, else a promise of one. */
   check(limits: readonly Limit[]): Verdict | Promise<Verdict> {
-    if (this.memory !== null) return verdictOf(this.memory.decideSync(limits, 1, 1));
+    if (this.memory !== null) {
+      const d = this.memory.admitSync(limits);
+      return d === null ? null : verdictOf(d);
+    }
     if (!this.store.isUp) return this.fallback();
     if (this.o.mode === 'exact') {
       return this.store.decide(limits, 1, 1).then(verdictOf, () => {

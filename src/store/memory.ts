@@ -1,5 +1,7 @@
 import { BUCKET, type Decision, type Limit, type Store, type TokenBucketResult } from './types.js';
 
+const ADMITTED: Decision = Object.freeze({ allowed: true, granted: [], denied: -1, retryAfterMs: 0 }) as Decision;
+
 /**
  * One process's state: with several workers and no Redis, each worker has its own buckets and
  * counters, so every limit applies per worker (the README says so). Decisions are synchronous
@@ -25,7 +27,7 @@ export class MemoryStore implements Store {
     return this.decideSync(limits, want, min);
   }
 
-  decideSync(limits: readonly Limit[], wantAll: number | readonly number[], min: number): Decision {
+  decideSync(limits: readonly Limit[], wantAll: number | readonly number[], min: number, report = true): Decision {
     const now = this.now();
     const avail = this.avail;
     for (let i = 0; i < limits.length; i++) {
@@ -45,7 +47,7 @@ export class MemoryStore implements Store {
         avail[i] = g;
       }
     }
-    const granted: number[] = new Array(limits.length);
+    const granted: number[] | null = report ? new Array(limits.length) : null;
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
       if (l.kind === BUCKET) {
@@ -54,16 +56,22 @@ export class MemoryStore implements Store {
         b.tokens = avail[i]! - g;
         b.ts = now;
         b.expires = now + Math.ceil((l.burst * 1000) / l.rate) + 1000;
-        granted[i] = g;
+        if (granted !== null) granted[i] = g;
       } else {
         const g = avail[i]!;
         const e = this.values.get(l.key);
         if (e === undefined || typeof e.value !== 'number' || e.expires <= now) this.values.set(l.key, { value: g, expires: now + l.ttlMs });
         else { e.value += g; e.expires = now + l.ttlMs; }
-        granted[i] = g;
+        if (granted !== null) granted[i] = g;
       }
     }
-    return { allowed: true, granted, denied: -1, retryAfterMs: 0 };
+    return granted === null ? ADMITTED : { allowed: true, granted, denied: -1, retryAfterMs: 0 };
+  }
+
+  /** decideSync(limits, 1, 1) for the hot path: null when admitted, nothing allocated then. */
+  admitSync(limits: readonly Limit[]): Decision | null {
+    const d = this.decideSync(limits, 1, 1, false);
+    return d === ADMITTED ? null : d;
   }
 
   async giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void> {
