@@ -2,7 +2,7 @@ import type { HttpResponse } from '../../native/uws.js';
 import { Errors } from '../errors.js';
 import type { Store } from '../store/types.js';
 import type { RequestContext } from '../worker/context.js';
-import { hooks, resume, sendComplete, sendErrorSync, sendStaticSync, watchAbort } from '../worker/respond.js';
+import { hooks, isCorsHeader, resume, sendComplete, sendErrorSync, sendStaticSync, watchAbort } from '../worker/respond.js';
 import { decodeEntry, encodeEntry, type CachedResponse } from './entry.js';
 import { hashKey, type CacheKeyFn } from './key.js';
 import type { L1Cache } from './l1.js';
@@ -82,7 +82,7 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
   const fillNow = (ctx: RequestContext, k: string, result: string, warn: boolean, sync: boolean, lock: Buffer | null): Fill => {
     return new Promise<CachedResponse | null>((resolve) => {
       if (spec.innerAsync) watchAbort(ctx);
-      const rec = new Recorder(ctx.res, rt.maxEntryBytes, result, warn);
+      const rec = new Recorder(ctx.res, rt.maxEntryBytes, result, warn, ctx.extraHeaders !== null);
       ctx.res = rec as unknown as HttpResponse;
       ctx.onFinish = () => {
         ctx.res = rec.res;
@@ -106,11 +106,11 @@ export function withCache(next: (ctx: RequestContext) => void, spec: RouteCacheS
   /** L1, then L2 (written before the lock is released, so a waiter that sees the lock gone finds the entry). */
   const store = (k: string, e: CachedResponse, lock: Buffer | null, refreshed: boolean): void => {
     remember(k, e);
-    // A refresh replaces an entry other workers may hold in their L1: they drop it.
-    if (refreshed) rt.evict(k);
     const s = rt.store;
-    if (s === null || !s.isUp) return;
-    void s.set(l2Key(k), encodeEntry(e), spec.ttlMs).catch(() => {}).finally(() => { if (lock !== null) unlock(k, lock); });
+    if (s !== null && s.isUp) void s.set(l2Key(k), encodeEntry(e), spec.ttlMs).catch(() => {}).finally(() => { if (lock !== null) unlock(k, lock); });
+    // A refresh replaces an entry other workers may hold in their L1: they drop it. Sent after the
+    // L2 write on the same connection, so a worker that hears it and reads L2 gets the new entry.
+    if (refreshed) rt.evict(k);
   };
 
   const readL2 = async (s: Store, k: string): Promise<CachedResponse | null> => {
@@ -234,7 +234,8 @@ class Recorder {
   private complete = false;
   private cacheable = true;
 
-  constructor(readonly res: HttpResponse, private readonly max: number, private readonly result: string, private readonly warn: boolean) {}
+  /** `cors`: the API answers CORS itself: its per-origin headers are not part of the entry. */
+  constructor(readonly res: HttpResponse, private readonly max: number, private readonly result: string, private readonly warn: boolean, private readonly cors: boolean) {}
 
   entry(ttlMs: number): CachedResponse | null {
     if (!this.complete || !this.cacheable || this.status < 200 || this.status > 299) return null;
@@ -263,6 +264,7 @@ class Recorder {
   writeHeader(k: string, v: string): this {
     const name = k.toLowerCase();
     if (name === 'set-cookie') this.cacheable = false;
+    else if (this.cors && (isCorsHeader(name) || (name === 'vary' && v === 'origin'))) { /* written per request */ }
     else if (!NOT_STORED.has(name) && name !== hooks.requestIdHeader) this.headers.push(name, v);
     this.res.writeHeader(k, v);
     return this;

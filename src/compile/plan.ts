@@ -19,6 +19,7 @@ import { BUCKET, type Limit } from '../store/types.js';
 import { withLimits, type LimitsRuntime } from '../limits/phase.js';
 import { withCache, type CacheRuntime } from '../cache/phase.js';
 import { compileCacheKey } from '../cache/key.js';
+import { answerPreflight, compileCors, withCors } from '../cors/index.js';
 
 /**
  * Config -> Plan: everything decided once at load. A route is a compiled handler; a host maps to the
@@ -45,6 +46,8 @@ export interface StageEntry {
   prefix: string;
   router: Router<CompiledRoute>;
   defaultRoute: CompiledRoute | null;
+  /** CORS configured: the gateway answers preflight requests with this route. */
+  preflight: CompiledRoute | null;
 }
 
 export interface Plan {
@@ -135,6 +138,12 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
 
     const defs: { method: string; path: string; data: CompiledRoute }[] = [];
     let defaultRoute: CompiledRoute | null = null;
+    const cors = api.cors === undefined ? null : compileCors(api.cors);
+    let preflight: CompiledRoute | null = null;
+    if (cors !== null) {
+      preflight = { id: routes.length, routeKey: 'OPTIONS (CORS preflight)', api: api.name, stage: api.stage, handle: (ctx) => answerPreflight(ctx, cors), sync: true };
+      routes.push(preflight);
+    }
     api.routes.forEach((r, ri) => {
       const where = `apis[${ai}].routes[${ri}]`;
       const route: CompiledRoute = {
@@ -260,6 +269,8 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
         route.sync = route.sync && sharedIsSync;
       }
+      // Outermost: every answer of a CORS request carries the headers, refusals included.
+      if (cors !== null) route.handle = withCors(route.handle, cors);
       routes.push(route);
       if (r.route === '$default') {
         defaultRoute = route;
@@ -280,7 +291,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       }
       return;
     }
-    const entry: StageEntry = { prefix: api.stage === '$default' ? '' : `/${api.stage}`, router, defaultRoute };
+    const entry: StageEntry = { prefix: api.stage === '$default' ? '' : `/${api.stage}`, router, defaultRoute, preflight };
     const add = (list: StageEntry[]) => {
       list.push(entry);
       list.sort((a, b) => b.prefix.length - a.prefix.length);

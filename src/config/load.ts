@@ -626,6 +626,14 @@ function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void
     if (hosts) hosts.forEach((h, j) => typeof h === 'string' && claim(h.toLowerCase(), [...at, 'hosts', j]));
     else claim('*', [...at, 'stage']);
 
+    const cors = api['cors'];
+    if (isObject(cors) && cors['allowCredentials'] === true && Array.isArray(cors['allowOrigins'])) {
+      (cors['allowOrigins'] as unknown[]).forEach((o, j) => {
+        // A wildcard with credentials would let any site read responses with the user's cookies.
+        if (o === '*' || o === 'https://*' || o === 'http://*') report([...at, 'cors', 'allowOrigins', j], `"${o}" cannot be used with allowCredentials: list the origins`);
+      });
+    }
+
     const upstreams = isObject(api['upstreams']) ? api['upstreams'] : {};
     for (const [uname, up] of Object.entries(upstreams)) {
       if (isObject(up)) checkUpstream(up, [...at, 'upstreams', uname], report);

@@ -326,6 +326,19 @@ export const RouteSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** HTTP API CORS configuration (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html). */
+export const CorsSchema = Type.Object(
+  {
+    allowOrigins: Type.Array(Type.String({ minLength: 1, pattern: '^(\\*|https?://\\*|https?://[^/*\\s]+)$', errorMessage: "must be an origin (scheme://host[:port]), '*', 'https://*' or 'http://*'" }), { minItems: 1 }),
+    allowMethods: Type.Array(Type.String({ pattern: '^([A-Za-z]+|\\*)$' }), { default: ['*'] }),
+    allowHeaders: Type.Array(Type.String({ pattern: `${HEADER_NAME_PATTERN}|^\\*$` }), { default: [] }),
+    exposeHeaders: Type.Array(Type.String({ pattern: `${HEADER_NAME_PATTERN}|^\\*$` }), { default: [] }),
+    maxAge: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400, description: 'seconds a browser may cache the preflight answer' })),
+    allowCredentials: Type.Boolean({ default: false, description: 'not allowed with a wildcard origin' }),
+  },
+  { additionalProperties: false },
+);
+
 export const ApiSchema = Type.Object(
   {
     name: Type.String({ pattern: API_NAME_PATTERN, errorMessage: 'must be 1-64 characters of A-Z a-z 0-9 _ -' }),
@@ -358,6 +371,7 @@ export const ApiSchema = Type.Object(
     clientIpThrottle: Type.Optional(Type.Object(ThrottleSchema.properties, { additionalProperties: false, description: 'a bucket per client IP for every route of this stage (beyond AWS; the IP is the peer address)' })),
     apiKeyRequired: Type.Boolean({ default: false, description: 'every route requires x-api-key unless the route says otherwise' }),
     cache: StageCacheSchema,
+    cors: Type.Optional(CorsSchema),
   },
   { additionalProperties: false },
 );
@@ -504,6 +518,7 @@ export type IntegrationResponse = Static<typeof IntegrationResponseSchema>;
 export type RequestValidation = Static<typeof RequestValidationSchema>;
 export type Functions = Static<typeof FunctionsSchema>;
 export type Throttle = Static<typeof ThrottleSchema>;
+export type Cors = Static<typeof CorsSchema>;
 export type RouteCache = Static<typeof RouteCacheSchema>;
 export type StageCache = Static<typeof StageCacheSchema>;
 export type UsagePlan = Static<typeof UsagePlanSchema>;

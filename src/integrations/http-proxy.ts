@@ -4,7 +4,7 @@ import type { GatewayError } from '../errors.js';
 import type { Exchange, ResponseSink, UpstreamError } from '../upstream/pool.js';
 import type { Target, UpstreamGroup } from '../upstream/group.js';
 import type { RequestContext } from '../worker/context.js';
-import { endNoBody, finish, hooks, sendError } from '../worker/respond.js';
+import { endNoBody, finish, hooks, isCorsHeader, sendError, writeExtraHeaders } from '../worker/respond.js';
 
 /**
  * http_proxy integration: the request streams to a target picked from the upstream group and the
@@ -181,10 +181,12 @@ class ProxyCall implements ResponseSink {
     ctx.headSent = true;
     res.writeStatus(statusLine(this.status));
     const h = this.responseHeaders!;
+    const cors = ctx.extraHeaders !== null;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i]!;
-      if (!dropResponseHeader(name)) res.writeHeader(name, h[i + 1]!);
+      if (!dropResponseHeader(name) && !(cors && isCorsHeader(name))) res.writeHeader(name, h[i + 1]!);
     }
+    if (cors) writeExtraHeaders(ctx);
     res.writeHeader(hooks.requestIdHeader, ctx.requestId);
     if (!this.hasBody && this.total >= 0 && ctx.method === 'HEAD') res.writeHeader('content-length', String(this.total));
   }

@@ -187,6 +187,11 @@ export class GatewayApp {
         else if (url.charCodeAt(n) === 47 /* / */) path = url.slice(n);
         else continue;
       }
+      // CORS preflight: answered by the gateway whatever routes exist (HTTP API behaviour).
+      if (e.preflight !== null && method === 'OPTIONS' && ctx.header('origin') !== undefined && ctx.header('access-control-request-method') !== undefined) {
+        ctx.path = path;
+        return e.preflight;
+      }
       const m = e.router.match(method, path);
       if (m !== null) {
         ctx.path = path;

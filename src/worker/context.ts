@@ -56,6 +56,8 @@ export class RequestContext {
   onFinish: ((ctx: RequestContext) => void) | null;
   /** An abort handler is registered (watchAbort). */
   watching: boolean;
+  /** CORS: headers every response of this request carries; non-null also means integration CORS headers are dropped. */
+  extraHeaders: readonly string[] | null;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
     this.res = res;
@@ -85,6 +87,7 @@ export class RequestContext {
     this.apiKey = null;
     this.onFinish = null;
     this.watching = false;
+    this.extraHeaders = null;
   }
 
   /** Value of the first header with this lower-case name, or undefined. */

@@ -39,6 +39,7 @@ function writeError(ctx: RequestContext, err: GatewayError, close: boolean, extr
   res.writeStatus(err.statusLine);
   res.writeHeader('content-type', JSON_TYPE);
   if (extra !== null) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+  writeExtraHeaders(ctx);
   if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
   if (ctx.method === 'HEAD') {
     // A HEAD answer carries the length of the body a GET would get, never the body.
@@ -129,6 +130,18 @@ export function sendComplete(ctx: RequestContext, status: number, headers: reado
 
 const EMPTY = Buffer.alloc(0);
 
+/** The CORS headers of this request (the gateway's, replacing any the integration sent). */
+export function writeExtraHeaders(ctx: RequestContext): void {
+  const h = ctx.extraHeaders;
+  if (h === null) return;
+  for (let i = 0; i < h.length; i += 2) ctx.res.writeHeader(h[i]!, h[i + 1]!);
+}
+
+/** A header an integration sent that the gateway's CORS settings replace. */
+export function isCorsHeader(name: string): boolean {
+  return name.length > 15 && name.charCodeAt(0) === 97 /* a */ && name.startsWith('access-control-');
+}
+
 /**
  * Ends a response that has no body. uWS 20.30 (measured): endWithoutBody() with no argument is the
  * only safe form. With any length argument it aborts the process when called inside the request
@@ -146,7 +159,12 @@ function writeComplete(ctx: RequestContext, status: number, headers: readonly st
   ctx.status = status;
   ctx.headSent = true;
   res.writeStatus(statusLine(status));
-  for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+  if (ctx.extraHeaders === null) {
+    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+  } else {
+    for (let i = 0; i < headers.length; i += 2) if (!isCorsHeader(headers[i]!)) res.writeHeader(headers[i]!, headers[i + 1]!);
+    writeExtraHeaders(ctx);
+  }
   if (ctx.requestId !== '') res.writeHeader(hooks.requestIdHeader, ctx.requestId);
   if (status === 204 || status === 304 || status < 200) {
     // No body and no Content-Length allowed (RFC 9110 8.6); uWS's end('') would write one.

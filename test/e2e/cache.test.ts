@@ -573,6 +573,13 @@ t.test('redis L2', async (t) => {
     const r = await a(p, { 'cache-control': 'max-age=0' });
     t.equal(xc(r), 'refresh');
     t.equal(nOf(r), 2);
+    // The other workers hear of the refresh by pub/sub (milliseconds): poll until they all serve it...
+    const fresh = async () => {
+      for (let i = 0; i < 8; i++) for (const send of [a, b]) if (nOf(await send(p)) !== 2) return false;
+      return true;
+    };
+    t.ok(await waitFor(fresh, 3000), 'every worker of A and B serves the new entry');
+    // ...and from then on none goes back to the old one.
     const stale: string[] = [];
     for (let i = 0; i < 8; i++) {
       for (const [name, send] of [['A', a], ['B', b]] as const) {
