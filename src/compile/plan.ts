@@ -20,6 +20,8 @@ import { withLimits, type LimitsRuntime } from '../limits/phase.js';
 import { withCache, type CacheRuntime } from '../cache/phase.js';
 import { compileCacheKey } from '../cache/key.js';
 import { answerPreflight, compileCors, withCors } from '../cors/index.js';
+import { blockListOf, compileIpPolicy, withIpPolicy } from '../policy/ip.js';
+import type { BlockList } from 'node:net';
 
 /**
  * Config -> Plan: everything decided once at load. A route is a compiled handler; a host maps to the
@@ -62,6 +64,8 @@ export interface Plan {
   anyHost: StageEntry[];
   upstreams: UpstreamGroup[];
   upstreamNames: string[];
+  /** Proxies whose X-Forwarded-For names the client (trustedProxies); null: none. */
+  trustedProxies: BlockList | null;
   /** Function threads of this worker; null when no route has a function integration. */
   functions: FunctionPool | null;
   /** Starts active health checks (workers only). */
@@ -269,6 +273,12 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
         route.sync = route.sync && sharedIsSync;
       }
+      // IP policies before keys and throttling (AWS evaluates the resource policy first).
+      const policies = [api.ipPolicy, r.ipPolicy].filter((p) => p !== undefined).map(compileIpPolicy);
+      if (policies.length > 0) {
+        const resource = `${api.name}/${api.stage}/${method === 'ANY' ? '*' : method}`;
+        route.handle = withIpPolicy(route.handle, policies, (ctx) => `${resource}${ctx.path}`);
+      }
       // Outermost: every answer of a CORS request carries the headers, refusals included.
       if (cors !== null) route.handle = withCors(route.handle, cors);
       routes.push(route);
@@ -326,6 +336,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     version: configHash,
     routes, hosts, wildcards, anyHost, upstreams: groups,
     upstreamNames: groups.map((g) => g.name),
+    trustedProxies: config.trustedProxies.length > 0 ? blockListOf(config.trustedProxies) : null,
     functions,
     start: () => { for (const g of groups) g.startHealthChecks(); },
     startFunctions: async () => {

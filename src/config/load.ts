@@ -10,6 +10,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ConfigSchema, type Config, type Target, type TargetObject, type Workers } from './schema.js';
 import { checkHttpUrl, parseRouteKey, templateVariables, urlPath, type RouteParam } from './routekey.js';
+import { blockListOf } from '../policy/ip.js';
 
 export interface ConfigIssue {
   /** e.g. `apis[0].routes[2].integration.upstream`; '' for the document itself. */
@@ -659,7 +660,23 @@ function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void
 }
 
 /** Store, usage plans and API keys: names that must point at something, AWS's one-plan-per-stage rule. */
+/** Every entry of an IP list parses (the schema only knows they are strings). */
+function checkIpList(list: unknown, at: Seg[], report: (segs: Seg[], msg: string) => void): void {
+  if (!Array.isArray(list)) return;
+  list.forEach((e, i) => {
+    if (typeof e !== 'string') return;
+    try { blockListOf([e]); } catch (err) { report([...at, i], (err as Error).message); }
+  });
+}
+
 function checkSharedState(cfg: Record<string, unknown>, report: (segs: Seg[], msg: string) => void): void {
+  checkIpList(cfg['trustedProxies'], ['trustedProxies'], report);
+  (cfg['apis'] as unknown[]).forEach((api, i) => {
+    if (!isObject(api)) return;
+    const pol = (p: unknown, at: Seg[]) => { if (isObject(p)) { checkIpList(p['allow'], [...at, 'allow'], report); checkIpList(p['deny'], [...at, 'deny'], report); } };
+    pol(api['ipPolicy'], ['apis', i, 'ipPolicy']);
+    if (Array.isArray(api['routes'])) (api['routes'] as unknown[]).forEach((r, j) => { if (isObject(r)) pol(r['ipPolicy'], ['apis', i, 'routes', j, 'ipPolicy']); });
+  });
   const store = cfg['store'];
   if (isObject(store) && store['type'] === 'redis') {
     const r = store['redis'];

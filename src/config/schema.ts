@@ -314,6 +314,10 @@ export const StageCacheSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+const CidrList = Type.Array(Type.String({ minLength: 2, description: 'an IP address or CIDR block, IPv4 or IPv6' }), { minItems: 1 });
+/** IP resource policy: an explicit deny wins; with an allow list, only those addresses pass. */
+export const IpPolicySchema = Type.Object({ allow: Type.Optional(CidrList), deny: Type.Optional(CidrList) }, { additionalProperties: false });
+
 export const RouteSchema = Type.Object(
   {
     route: Type.String({ minLength: 1, description: "AWS route key: 'METHOD /path' or '$default'" }),
@@ -322,6 +326,7 @@ export const RouteSchema = Type.Object(
     throttle: Type.Optional(ThrottleSchema),
     apiKeyRequired: Type.Optional(Type.Boolean({ description: "default: the API's apiKeyRequired" })),
     cache: Type.Optional(RouteCacheSchema),
+    ipPolicy: Type.Optional(Type.Object(IpPolicySchema.properties, { additionalProperties: false, description: "applies in addition to the API's" })),
   },
   { additionalProperties: false },
 );
@@ -372,6 +377,7 @@ export const ApiSchema = Type.Object(
     apiKeyRequired: Type.Boolean({ default: false, description: 'every route requires x-api-key unless the route says otherwise' }),
     cache: StageCacheSchema,
     cors: Type.Optional(CorsSchema),
+    ipPolicy: Type.Optional(IpPolicySchema),
   },
   { additionalProperties: false },
 );
@@ -488,6 +494,10 @@ export const ConfigSchema = Type.Object(
     store: StoreSchema,
     throttling: ThrottlingSchema,
     cache: CacheSettingsSchema,
+    trustedProxies: Type.Array(Type.String({ minLength: 2 }), {
+      default: [],
+      description: 'addresses/CIDR blocks of proxies whose X-Forwarded-For is believed (for IP policies and per-IP throttling); default none',
+    }),
     usagePlans: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }), UsagePlanSchema, { additionalProperties: false, default: {} }),
     apiKeys: Type.Array(ApiKeySchema, { default: [] }),
     apis: Type.Array(ApiSchema, { minItems: 1 }),

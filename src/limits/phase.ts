@@ -125,7 +125,7 @@ export function withLimits(next: (ctx: RequestContext) => void, spec: RouteLimit
 
   const withIp = (ctx: RequestContext, limits: Limit[]): Limit[] => {
     if (spec.clientIp === null) return limits;
-    return [{ kind: BUCKET, key: `ip:${spec.stageId}:${ctx.ip}`, rate: spec.clientIp.rateLimit, burst: spec.clientIp.burstLimit }, ...limits];
+    return [{ kind: BUCKET, key: `ip:${spec.stageId}:${ctx.clientIp}`, rate: spec.clientIp.rateLimit, burst: spec.clientIp.burstLimit }, ...limits];
   };
 
   const withKey = (ctx: RequestContext, rec: ApiKeyRecord | null, sync: boolean): void => {

@@ -6,6 +6,7 @@ import { Errors } from '../errors.js';
 import { entriesForHost } from '../compile/plan.js';
 import type { CompiledRoute, Plan } from '../compile/plan.js';
 import { checkPath } from '../router/index.js';
+import { clientIpOf } from '../policy/ip.js';
 import { RequestContext } from './context.js';
 import { hooks, sendErrorSync, watchAbort } from './respond.js';
 
@@ -157,6 +158,7 @@ export class GatewayApp {
 
     ctx.requestId = opts.trustIncomingRequestId && requestIdIn !== '' && SAFE_ID.test(requestIdIn) ? requestIdIn : nextRequestId();
 
+    if (this.plan.trustedProxies !== null) ctx.clientIp = clientIpOf(ctx.ip, allValues(ctx.headers, 'x-forwarded-for'), this.plan.trustedProxies);
     const route = this.route(ctx);
     if (route === null) return sendErrorSync(ctx, Errors.RESOURCE_NOT_FOUND, ctx.contentLength > 0 || ctx.chunked);
     ctx.route = route;
@@ -207,6 +209,13 @@ export class GatewayApp {
     }
     return null;
   }
+}
+
+/** Every value of a repeated header, comma-joined as RFC 9110 allows (X-Forwarded-For may be split). */
+function allValues(h: readonly string[], name: string): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < h.length; i += 2) if (h[i] === name) out = out === undefined ? h[i + 1]! : `${out},${h[i + 1]!}`;
+  return out;
 }
 
 /**

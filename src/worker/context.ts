@@ -27,7 +27,10 @@ export class RequestContext {
   host: string;
   /** Flat [name, value, name, value, ...]; names lower-case as uWS gives them. */
   headers: string[];
+  /** The TCP peer's address. */
   ip: string;
+  /** The client's address: the peer, or from X-Forwarded-For when the peer is a trusted proxy. */
+  clientIp: string;
   requestId: string;
   /** performance.now() when the request arrived (monotonic, sub-ms). */
   startMs: number;
@@ -68,6 +71,7 @@ export class RequestContext {
     this.host = host;
     this.headers = [];
     this.ip = ip;
+    this.clientIp = ip;
     this.requestId = '';
     this.startMs = startMs;
     this.route = null;
