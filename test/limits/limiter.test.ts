@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Limiter, leaseSize } from '../../src/limits/limiter.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
@@ -20,6 +20,14 @@ async function store(): Promise<RedisStore> {
 }
 
 const run = async (l: Limiter, limits: Limit[]) => l.check(limits);
+
+/** Two lease-mode limiters on their own connections: two workers. Stores close at teardown. */
+async function twoWorkers(t: Test, failMode: 'open' | 'closed', leaseMs: number): Promise<[Limiter, Limiter, RedisStore]> {
+  const s1 = await store();
+  const s2 = await store();
+  t.teardown(async () => { await s1.close(); await s2.close(); });
+  return [new Limiter(s1, { mode: 'lease', failMode, leaseMs }), new Limiter(s2, { mode: 'lease', failMode, leaseMs }), s1];
+}
 
 t.test('lease size: rate x leaseMs, within 1..burst; quotas follow the request pace, at most 1% of the limit', async (t) => {
   const b = (rate: number, burst: number): Limit => ({ kind: BUCKET, key: 'b', rate, burst });
@@ -45,11 +53,7 @@ t.test('exact mode: the burst, then refusals with a retry time', async (t) => {
 });
 
 t.test('lease mode, two workers: a bucket never admits more than it holds; unused tokens come back', async (t) => {
-  const s1 = await store();
-  const s2 = await store();
-  const a = new Limiter(s1, { mode: 'lease', failMode: 'open', leaseMs: 100 });
-  const b = new Limiter(s2, { mode: 'lease', failMode: 'open', leaseMs: 100 });
-  t.teardown(async () => { await s1.close(); await s2.close(); });
+  const [a, b, s1] = await twoWorkers(t, 'open', 100);
   // rate 100/s -> leases of 10; no refill to speak of during the test: burst 25, rate 100 but the
   // bucket is checked within a few ms... use a tiny rate so refill cannot blur the count.
   const lim: Limit[] = [{ kind: BUCKET, key: key('l'), rate: 0.001, burst: 25 }];
@@ -62,11 +66,8 @@ t.test('lease mode, two workers: a bucket never admits more than it holds; unuse
 });
 
 t.test('lease mode: a worker that stops gives its lease back to the other', async (t) => {
-  const s1 = await store();
-  const s2 = await store();
-  const a = new Limiter(s1, { mode: 'lease', failMode: 'open', leaseMs: 5000 });
-  const b = new Limiter(s2, { mode: 'lease', failMode: 'open', leaseMs: 5000 });
-  t.teardown(async () => { await b.close(); await s1.close(); await s2.close(); });
+  const [a, b, s1] = await twoWorkers(t, 'open', 5000);
+  t.teardown(() => b.close());
   const lim: Limit[] = [{ kind: BUCKET, key: key('g'), rate: 1, burst: 5 }]; // lease of 5: the whole bucket
   t.equal(await run(a, lim), null, 'a takes the whole bucket as its lease');
   t.not(await run(b, lim), null, 'b finds it empty');
@@ -79,11 +80,7 @@ t.test('lease mode: a worker that stops gives its lease back to the other', asyn
 });
 
 t.test('lease mode quotas: counted exactly once leases are back', async (t) => {
-  const s1 = await store();
-  const s2 = await store();
-  const a = new Limiter(s1, { mode: 'lease', failMode: 'open', leaseMs: 50 });
-  const b = new Limiter(s2, { mode: 'lease', failMode: 'open', leaseMs: 50 });
-  t.teardown(async () => { await s1.close(); await s2.close(); });
+  const [a, b, s1] = await twoWorkers(t, 'open', 50);
   const q: Limit = { kind: QUOTA, key: key('q'), limit: 30, ttlMs: 60_000 };
   const lim: Limit[] = [q, { kind: BUCKET, key: key('qb'), rate: 1000, burst: 1000 }];
   let admitted = 0;
@@ -101,11 +98,7 @@ t.test('lease mode quotas: counted exactly once leases are back', async (t) => {
 });
 
 t.test('lease mode under concurrency: requests racing for one lease never pass without a unit', async (t) => {
-  const s1 = await store();
-  const s2 = await store();
-  const a = new Limiter(s1, { mode: 'lease', failMode: 'closed', leaseMs: 50 });
-  const b = new Limiter(s2, { mode: 'lease', failMode: 'closed', leaseMs: 50 });
-  t.teardown(async () => { await s1.close(); await s2.close(); });
+  const [a, b, s1] = await twoWorkers(t, 'closed', 50);
   const q: Limit = { kind: QUOTA, key: key('cq'), limit: 70, ttlMs: 60_000 };
   const lim: Limit[] = [q, { kind: BUCKET, key: key('cb'), rate: 1000, burst: 1000 }];
   const verdicts = await Promise.all(Array.from({ length: 200 }, (_, i) => run(i % 2 ? a : b, lim)));
