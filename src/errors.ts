@@ -76,6 +76,8 @@ export const Errors = {
    * https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html
    */
   FORBIDDEN: def('FORBIDDEN', 403, 'Forbidden', 'Forbidden'),
+  /** JWT authorizer: no token, or an invalid one (AWS UNAUTHORIZED). */
+  UNAUTHORIZED: def('UNAUTHORIZED', 401, 'Unauthorized', 'Unauthorized'),
   /** A usage-plan quota is used up: AWS QUOTA_EXCEEDED, 429 "Limit Exceeded" (https://repost.aws/knowledge-center/api-gateway-429-limit). */
   QUOTA_EXCEEDED: def('QUOTA_EXCEEDED', 429, 'Too Many Requests', 'Limit Exceeded'),
   /** Redis unreachable and throttling.failMode is closed. */

@@ -21,6 +21,8 @@ import { withCache, type CacheRuntime } from '../cache/phase.js';
 import { compileCacheKey } from '../cache/key.js';
 import { answerPreflight, compileCors, withCors } from '../cors/index.js';
 import { blockListOf, compileIpPolicy, withIpPolicy } from '../policy/ip.js';
+import { JwtAuthorizer } from '../auth/jwt.js';
+import { withJwt } from '../auth/jwt-phase.js';
 import type { BlockList } from 'node:net';
 
 /**
@@ -122,6 +124,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     l1: shared.l1, store: shared.store.kind === 'redis' ? shared.store : null,
     maxEntryBytes: config.cache.maxEntryBytes, counted: opts.onCache ?? (() => {}), evict: opts.onCacheEvict ?? (() => {}),
   };
+  const jwtAuthorizers: JwtAuthorizer[] = [];
   const gw = config.throttling.gateway;
   const gatewayBucket: Limit | null = gw === false ? null : { kind: BUCKET, key: 'gw', rate: gw.rateLimit, burst: gw.burstLimit };
 
@@ -143,6 +146,16 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     const defs: { method: string; path: string; data: CompiledRoute }[] = [];
     let defaultRoute: CompiledRoute | null = null;
     const cors = api.cors === undefined ? null : compileCors(api.cors);
+    const authorizers = new Map<string, JwtAuthorizer>();
+    for (const [name, a] of Object.entries(api.authorizers)) {
+      try {
+        const j = new JwtAuthorizer({ issuer: a.issuer, audience: a.audience, ...(a.jwksUri ? { jwksUri: a.jwksUri } : {}), ...(a.algorithms ? { algorithms: a.algorithms } : {}) });
+        authorizers.set(name, j);
+        jwtAuthorizers.push(j);
+      } catch (e) {
+        issues.push({ path: `apis[${ai}].authorizers.${name}`, message: (e as Error).message });
+      }
+    }
     let preflight: CompiledRoute | null = null;
     if (cors !== null) {
       preflight = { id: routes.length, routeKey: 'OPTIONS (CORS preflight)', api: api.name, stage: api.stage, handle: (ctx) => answerPreflight(ctx, cors), sync: true };
@@ -273,7 +286,24 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
         route.sync = route.sync && sharedIsSync;
       }
-      // IP policies before keys and throttling (AWS evaluates the resource policy first).
+      // Authorization before usage plans and throttling, as AWS orders them.
+      if (r.authorizer !== undefined) {
+        const a = api.authorizers[r.authorizer];
+        const j = authorizers.get(r.authorizer);
+        if (a === undefined || j === undefined) {
+          if (a === undefined) issues.push({ path: `${where}.authorizer`, message: `unknown authorizer "${r.authorizer}"` });
+          return;
+        }
+        route.handle = withJwt(route.handle, {
+          authorizer: j, header: a.identitySource.slice('$request.header.'.length).toLowerCase(), scopes: r.authorizationScopes ?? [],
+          forwardClaims: Object.entries(a.forwardClaims).map(([h, c]) => [h.toLowerCase(), c] as const),
+        });
+        route.sync = false; // a token not verified before waits for the keys
+      } else if (r.authorizationScopes !== undefined) {
+        issues.push({ path: `${where}.authorizationScopes`, message: 'needs an authorizer' });
+        return;
+      }
+      // IP policies before authorization, keys and throttling (AWS evaluates the resource policy first).
       const policies = [api.ipPolicy, r.ipPolicy].filter((p) => p !== undefined).map(compileIpPolicy);
       if (policies.length > 0) {
         const resource = `${api.name}/${api.stage}/${method === 'ANY' ? '*' : method}`;
@@ -329,6 +359,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   if (issues.length > 0) {
     for (const g of groups) g.close();
     if (ownShared) void shared.close();
+    for (const j of jwtAuthorizers) j.close();
     throw new PlanError(issues);
   }
   const functions = usesFunctions || usesPool ? pool : null;
@@ -348,6 +379,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       for (const g of groups) g.close();
       await functions?.close();
       if (ownShared) await shared.close();
+      for (const j of jwtAuthorizers) j.close();
     },
   };
 }

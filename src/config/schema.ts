@@ -314,6 +314,23 @@ export const StageCacheSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** HTTP API JWT authorizer. */
+export const JwtAuthorizerSchema = Type.Object(
+  {
+    type: Type.Literal('jwt'),
+    issuer: Type.String({ pattern: '^https?://', description: "the token's iss; keys come from {issuer}/.well-known/openid-configuration unless jwksUri is set" }),
+    audience: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'aud (or client_id when aud is absent) must be one of these' }),
+    jwksUri: Type.Optional(Type.String({ pattern: '^https?://' })),
+    identitySource: Type.String({ pattern: '^\\$request\\.header\\.[A-Za-z0-9-]+$', default: '$request.header.Authorization', errorMessage: "must be '$request.header.<Name>'" }),
+    algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'default RS*, PS*, ES*; none and HS* are refused' })),
+    forwardClaims: Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String({ minLength: 1 }), {
+      additionalProperties: false, default: {},
+      description: 'upstream header -> claim, e.g. { x-user-id: sub } (a client-sent header of that name is removed)',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 const CidrList = Type.Array(Type.String({ minLength: 2, description: 'an IP address or CIDR block, IPv4 or IPv6' }), { minItems: 1 });
 /** IP resource policy: an explicit deny wins; with an allow list, only those addresses pass. */
 export const IpPolicySchema = Type.Object({ allow: Type.Optional(CidrList), deny: Type.Optional(CidrList) }, { additionalProperties: false });
@@ -327,6 +344,8 @@ export const RouteSchema = Type.Object(
     apiKeyRequired: Type.Optional(Type.Boolean({ description: "default: the API's apiKeyRequired" })),
     cache: Type.Optional(RouteCacheSchema),
     ipPolicy: Type.Optional(Type.Object(IpPolicySchema.properties, { additionalProperties: false, description: "applies in addition to the API's" })),
+    authorizer: Type.Optional(Type.String({ minLength: 1, description: "a name from the API's authorizers" })),
+    authorizationScopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'the token must carry one of these scopes, else 403' })),
   },
   { additionalProperties: false },
 );
@@ -378,6 +397,7 @@ export const ApiSchema = Type.Object(
     cache: StageCacheSchema,
     cors: Type.Optional(CorsSchema),
     ipPolicy: Type.Optional(IpPolicySchema),
+    authorizers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }), JwtAuthorizerSchema, { additionalProperties: false, default: {} }),
   },
   { additionalProperties: false },
 );

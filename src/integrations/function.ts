@@ -43,6 +43,7 @@ export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) 
       requestId: ctx.requestId, requestTimeEpochMs: epochFromMono(ctx.startMs), routeKey: o.routeKey, stage: o.stage,
       pathParameters: ctx.params, stageVariables: o.stageVariables,
       domainName: hostWithoutPort(ctx.host), apiId: o.apiId, accountId: ACCOUNT_ID, body,
+      ...(ctx.authorizer !== null ? { authorizer: ctx.authorizer } : {}),
     };
     ctx.integrationStartMs = performance.now();
     // The pool enforces the function's timeout (its thread is terminated, as Lambda ends a timed-out environment).

@@ -53,6 +53,8 @@ export class RequestContext {
   abortable: { abort(): void } | null;
   /** The whole request body once a phase has read it (validation, templates): integrations reuse it. null: not read; empty array: read, empty. */
   body: Uint8Array | null;
+  /** Authorizer output for function events (requestContext.authorizer), e.g. { jwt: { claims, scopes } }. */
+  authorizer: Record<string, unknown> | null;
   /** The API key the request presented, once the limits phase has accepted it. */
   apiKey: ApiKeyRecord | null;
   /** Told once when the request is over, however it ended (the cache's recorder). */
@@ -89,6 +91,7 @@ export class RequestContext {
     this.abortable = null;
     this.body = null;
     this.apiKey = null;
+    this.authorizer = null;
     this.onFinish = null;
     this.watching = false;
     this.extraHeaders = null;

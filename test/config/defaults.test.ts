@@ -30,6 +30,7 @@ t.test('every default, exactly', async (t) => {
         modelSchemaDraft: '04',
         stageVariables: {},
         apiKeyRequired: false,
+        authorizers: {},
         cache: { enabled: false, ttlSeconds: 300, requireAuthorizationForCacheControl: true, unauthorizedCacheControlHeaderStrategy: 'SUCCEED_WITH_RESPONSE_HEADER' },
       },
     ],
