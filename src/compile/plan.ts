@@ -23,6 +23,7 @@ import { answerPreflight, compileCors, withCors } from '../cors/index.js';
 import { blockListOf, compileIpPolicy, withIpPolicy } from '../policy/ip.js';
 import { JwtAuthorizer } from '../auth/jwt.js';
 import { withJwt } from '../auth/jwt-phase.js';
+import { compileRoutePattern, withIam, type IamCredential } from '../auth/iam-phase.js';
 import type { BlockList } from 'node:net';
 
 /**
@@ -125,6 +126,10 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     maxEntryBytes: config.cache.maxEntryBytes, counted: opts.onCache ?? (() => {}), evict: opts.onCacheEvict ?? (() => {}),
   };
   const jwtAuthorizers: JwtAuthorizer[] = [];
+  const iamCredentials = new Map<string, IamCredential>(config.iam.credentials.map((c) => [c.accessKeyId, {
+    accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, ...(c.sessionToken !== undefined ? { sessionToken: c.sessionToken } : {}),
+    allow: c.routes.map(compileRoutePattern),
+  }]));
   const gw = config.throttling.gateway;
   const gatewayBucket: Limit | null = gw === false ? null : { kind: BUCKET, key: 'gw', rate: gw.rateLimit, burst: gw.burstLimit };
 
@@ -302,6 +307,18 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       } else if (r.authorizationScopes !== undefined) {
         issues.push({ path: `${where}.authorizationScopes`, message: 'needs an authorizer' });
         return;
+      }
+      if (r.authorizationType === 'AWS_IAM') {
+        if (r.authorizer !== undefined) {
+          issues.push({ path: `${where}.authorizationType`, message: 'a route has one authorization: AWS_IAM or an authorizer, not both' });
+          return;
+        }
+        route.handle = withIam(route.handle, {
+          credentials: iamCredentials, region: config.iam.region ?? null, maxBodyBytes: config.limits.maxBodyBytes,
+          // Patterns see the method as sent, so "GET" patterns match an ANY route's GET requests.
+          resourceOf: (ctx) => `${api.name}/${api.stage}/${ctx.method} ${ctx.path}`,
+        });
+        route.sync = false; // the body may have to be read to check the signature
       }
       // IP policies before authorization, keys and throttling (AWS evaluates the resource policy first).
       const policies = [api.ipPolicy, r.ipPolicy].filter((p) => p !== undefined).map(compileIpPolicy);

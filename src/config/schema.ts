@@ -345,6 +345,7 @@ export const RouteSchema = Type.Object(
     cache: Type.Optional(RouteCacheSchema),
     ipPolicy: Type.Optional(Type.Object(IpPolicySchema.properties, { additionalProperties: false, description: "applies in addition to the API's" })),
     authorizer: Type.Optional(Type.String({ minLength: 1, description: "a name from the API's authorizers" })),
+    authorizationType: Type.Optional(StringEnum(['NONE', 'AWS_IAM'] as const, { description: 'AWS_IAM: requests must be SigV4-signed by a key in iam.credentials (a JWT authorizer is set with authorizer)' })),
     authorizationScopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'the token must carry one of these scopes, else 403' })),
   },
   { additionalProperties: false },
@@ -514,6 +515,27 @@ export const ConfigSchema = Type.Object(
     store: StoreSchema,
     throttling: ThrottlingSchema,
     cache: CacheSettingsSchema,
+    iam: Type.Object(
+      {
+        region: Type.Optional(Type.String({ pattern: '^[a-z0-9-]+$', description: "when set, the signature's credential scope must name this region" })),
+        credentials: Type.Array(
+          Type.Object(
+            {
+              accessKeyId: Type.String({ pattern: '^[A-Z0-9]{16,128}$', errorMessage: 'must be 16-128 characters of A-Z 0-9' }),
+              secretAccessKey: Type.String({ minLength: 16 }),
+              sessionToken: Type.Optional(Type.String({ minLength: 1 })),
+              routes: Type.Array(Type.String({ minLength: 1 }), {
+                default: ['*'],
+                description: "what this key may call: '{api}/{stage}/{METHOD} {path}' patterns, * matches anything (e.g. 'shop/$default/GET /pets/*')",
+              }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [] },
+        ),
+      },
+      { additionalProperties: false, default: {}, description: 'credentials for AWS_IAM routes (SigV4, service execute-api)' },
+    ),
     trustedProxies: Type.Array(Type.String({ minLength: 2 }), {
       default: [],
       description: 'addresses/CIDR blocks of proxies whose X-Forwarded-For is believed (for IP policies and per-IP throttling); default none',

@@ -17,6 +17,7 @@ t.test('every default, exactly', async (t) => {
     // AWS's account-level default: 10,000 req/s, burst 5,000.
     throttling: { gateway: { rateLimit: 10000, burstLimit: 5000 }, mode: 'exact', leaseMs: 100, failMode: 'open' },
     cache: { l1MaxBytes: 67108864, l1MaxEntries: 100000, maxEntryBytes: 1048576 },
+    iam: { credentials: [] },
     trustedProxies: [],
     usagePlans: {},
     apiKeys: [],
