@@ -3,11 +3,6 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 
-/** AWS defaults: TTL 300 s, at most 3600 s, 0 disables caching; responses over 1 MiB are not cached. */
-export const DEFAULT_TTL_SECONDS = 300;
-export const MAX_TTL_SECONDS = 3600;
-export const MAX_CACHED_RESPONSE_BYTES = 1048576;
-
 /** Bumped whenever the array layout changes: entries written by another version read as misses. */
 export const ENTRY_FORMAT_VERSION = 1;
 

@@ -64,7 +64,6 @@ export interface RouteLimits {
   clientIp: Throttle | null;
 }
 
-const NO_LIMITS: Limit[] = [];
 const PLAN_CACHE_MAX = 10_000;
 
 export function withLimits(next: (ctx: RequestContext) => void, spec: RouteLimits, rt: LimitsRuntime): (ctx: RequestContext) => void {
@@ -142,7 +141,7 @@ export function withLimits(next: (ctx: RequestContext) => void, spec: RouteLimit
   };
 
   return function limits(ctx: RequestContext): void {
-    if (!spec.apiKeyRequired) return decide(ctx, withIp(ctx, spec.fixed.length > 0 ? spec.fixed : NO_LIMITS), true);
+    if (!spec.apiKeyRequired) return decide(ctx, withIp(ctx, spec.fixed), true);
     const value = ctx.header('x-api-key');
     if (value === undefined || value === '') return forbid(ctx, true);
     const r = rt.keys.lookup(value);

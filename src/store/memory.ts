@@ -1,4 +1,4 @@
-import { BUCKET, type Decision, type Limit, type Store, type TokenBucketResult } from './types.js';
+import { BUCKET, type Decision, type Limit, type Store } from './types.js';
 
 const ADMITTED: Decision = Object.freeze({ allowed: true, granted: [], denied: -1, retryAfterMs: 0 }) as Decision;
 
@@ -75,10 +75,6 @@ export class MemoryStore implements Store {
   }
 
   async giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void> {
-    this.giveBackSync(limits, amounts);
-  }
-
-  giveBackSync(limits: readonly Limit[], amounts: readonly number[]): void {
     const now = this.now();
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
@@ -92,11 +88,6 @@ export class MemoryStore implements Store {
         if (e !== undefined && typeof e.value === 'number') e.value = Math.max(0, e.value - amounts[i]!);
       }
     }
-  }
-
-  async takeToken(key: string, ratePerSec: number, burst: number, cost = 1): Promise<TokenBucketResult> {
-    const d = this.decideSync([{ kind: BUCKET, key, rate: ratePerSec, burst }], cost, cost);
-    return { allowed: d.allowed, retryAfterMs: d.allowed ? 0 : d.retryAfterMs };
   }
 
   async count(key: string): Promise<number> {
@@ -126,11 +117,6 @@ export class MemoryStore implements Store {
   async delIfEquals(key: string, value: Buffer): Promise<void> {
     const v = await this.get(key);
     if (v !== null && v.equals(value)) this.values.delete(key);
-  }
-
-  async del(key: string): Promise<void> {
-    this.values.delete(key);
-    this.buckets.delete(key);
   }
 
   async delPrefix(prefix: string): Promise<number> {

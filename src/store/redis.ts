@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Cluster, type Redis } from 'ioredis';
-import { connectRedis, type RedisClient, type RedisConnectOptions } from './connect.js';
-import { BUCKET, StoreUnavailableError, type Decision, type Limit, type Store, type TokenBucketResult } from './types.js';
+import { connectRedis, whenReady, type RedisClient, type RedisConnectOptions } from './connect.js';
+import { BUCKET, StoreUnavailableError, type Decision, type Limit, type Store } from './types.js';
 
 // The .lua sources stay in src/ (tsc does not copy them); from dist/src/store/ that is ../../../src/store/lua.
 const LUA_DIR = fileURLToPath(new URL('../../../src/store/lua/', import.meta.url));
@@ -57,14 +57,9 @@ export class RedisStore implements Store {
     this.client.on('error', (e: Error) => state(false, e.message));
   }
 
-  /** Resolves once connected (or rejects after `timeoutMs`). */
+  /** Resolves once connected; rejects (StoreUnavailableError) on a wrong password, a bad certificate or after `timeoutMs`. */
   ready(timeoutMs = 5000): Promise<void> {
-    if (this.client.status === 'ready') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => { this.client.off('ready', ok); reject(new StoreUnavailableError(`redis not ready after ${timeoutMs} ms`)); }, timeoutMs);
-      const ok = () => { clearTimeout(t); resolve(); };
-      this.client.once('ready', ok);
-    });
+    return whenReady(this.client, timeoutMs).catch((e: Error) => { throw new StoreUnavailableError(e.message); });
   }
 
   get isUp(): boolean {
@@ -115,11 +110,6 @@ export class RedisStore implements Store {
     await this.call(() => this.redis.gwGiveBack(...args));
   }
 
-  async takeToken(key: string, ratePerSec: number, burst: number, cost = 1): Promise<TokenBucketResult> {
-    const d = await this.decide([{ kind: BUCKET, key, rate: ratePerSec, burst }], cost, cost);
-    return { allowed: d.allowed, retryAfterMs: d.allowed ? 0 : d.retryAfterMs };
-  }
-
   async count(key: string): Promise<number> {
     const v = await this.call(() => this.client.get(this.limitPrefix + key));
     return v === null ? 0 : Number(v);
@@ -139,10 +129,6 @@ export class RedisStore implements Store {
 
   async delIfEquals(key: string, value: Buffer): Promise<void> {
     await this.call(() => this.redis.gwUnlock(this.prefix + key, value));
-  }
-
-  async del(key: string): Promise<void> {
-    await this.call(() => this.client.del(this.prefix + key));
   }
 
   async delPrefix(prefix: string): Promise<number> {

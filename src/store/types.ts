@@ -23,12 +23,6 @@ export interface Decision {
   retryAfterMs: number;
 }
 
-export interface TokenBucketResult {
-  allowed: boolean;
-  /** When denied: ms until `cost` tokens are there again. 0 when allowed. */
-  retryAfterMs: number;
-}
-
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
@@ -44,8 +38,6 @@ export interface Store {
   decide(limits: readonly Limit[], want: number | readonly number[], min: number): Promise<Decision>;
   /** Returns unused units of earlier grants (lease mode): buckets capped at burst, counters not below 0. */
   giveBack(limits: readonly Limit[], amounts: readonly number[]): Promise<void>;
-  /** Takes `cost` tokens from one bucket. */
-  takeToken(key: string, ratePerSec: number, burst: number, cost?: number): Promise<TokenBucketResult>;
   /** A quota counter's value (0 when absent). */
   count(key: string): Promise<number>;
   get(key: string): Promise<Buffer | null>;
@@ -54,7 +46,6 @@ export interface Store {
   setIfAbsent(key: string, value: Buffer, ttlMs: number): Promise<boolean>;
   /** Deletes `key` only while it holds `value` (releasing our lock, never someone else's). */
   delIfEquals(key: string, value: Buffer): Promise<void>;
-  del(key: string): Promise<void>;
   /** Hash fields (API key records): one hash per key, fields by id. */
   hget(key: string, field: string): Promise<Buffer | null>;
   hset(key: string, field: string, value: Buffer): Promise<void>;

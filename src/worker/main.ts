@@ -65,17 +65,19 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       // Start without waiting for Redis: limits fail open/closed until it answers.
       await rs.ready(2000).catch(() => log.warn({ store: 'redis' }, 'redis not reachable at start: serving with the fallback'));
     }
+    // Memory store with one worker: no other L1 to tell about a refresh.
+    const peers = resolveWorkers(config.workers) > 1;
     plan = compilePlan(config, {
       onUpstreamError: (id, kind) => metrics?.upstreamError(id, kind),
       onFunctionFailure: (id, kind) => metrics?.functionError(plan!.routes[id]!.routeKey, kind),
       shared: sh,
       onRefused: (routeKey, kind) => metrics?.count('throttle', routeKey, kind),
       onCache: (routeKey, kind) => metrics?.count('cache', routeKey, kind),
-      onCacheEvict: (key) => {
+      onCacheEvict: (key: string) => {
         const event: SharedEvent = { type: 'cache-evict', key, from: WORKER_TAG };
         // Redis: every worker of every node hears it on pub/sub; memory store: the master relays it to this node's workers.
         if (sh.store instanceof RedisStore) void sh.store.publish(EVENTS_CHANNEL, JSON.stringify(event)).catch(() => {});
-        else if (resolveWorkers(config.workers) > 1) send({ type: 'event', event }); // one worker: no other L1
+        else if (peers) send({ type: 'event', event });
       },
     });
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.

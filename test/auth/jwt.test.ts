@@ -225,11 +225,9 @@ t.test('attacks and invalid tokens: 401 Unauthorized, never a throw', async (t) 
   await t.test('a huge token is refused before parsing', async (t) => {
     const before = { ...idp.hits };
     const huge = `${b64({ alg: 'RS256', kid: rsa.kid })}.${'A'.repeat(100 * 1024)}.c2ln`;
-    const started = performance.now();
     assertUnauthorized(t, await auth.verify(huge), /exceeds 10240 bytes/);
     assertUnauthorized(t, await auth.verify('{'.repeat(100 * 1024)), /exceeds/);
-    t.ok(performance.now() - started < 200, 'answered at once');
-    t.same(idp.hits, before, 'no fetch');
+    t.same(idp.hits, before, 'no fetch: refused on its size');
   });
 
   await t.test('garbage of every shape', async (t) => {
@@ -278,14 +276,9 @@ t.test('discovery and JWKS failures: 401, bounded by the 1.5 s timeout, backoff,
     const auth = new JwtAuthorizer({ issuer: idp.url, audience: [AUD] });
     t.teardown(() => auth.close());
     const tok = await sign(rsa, claims(idp));
-    const started = performance.now();
+    // The server would answer (correctly) after 3 s: a 401 for "timed out" shows the fetch was cut short.
     assertUnauthorized(t, await auth.verify(tok), /discovery.*timed out/);
-    const took = performance.now() - started;
-    t.ok(took < 4000, `resolved in ${Math.round(took)} ms (< 4 s; timeout 1.5 s)`);
-    t.ok(took >= 1000, 'it did wait for the timeout');
-    const again = performance.now();
     assertUnauthorized(t, await auth.verify(tok), /discovery/);
-    t.ok(performance.now() - again < 500, 'within the backoff: answered at once');
     t.equal(idp.hits.discovery, 1, 'no request during the backoff');
   });
 
@@ -296,11 +289,9 @@ t.test('discovery and JWKS failures: 401, bounded by the 1.5 s timeout, backoff,
     const auth = new JwtAuthorizer({ issuer: idp.url, audience: [AUD], jwksUri: `${idp.url}/jwks` });
     t.teardown(() => auth.close());
     const tok = await sign(rsa, claims(idp));
-    const started = performance.now();
+    // The keys would arrive (and verify) after 3 s: a 401 shows the fetch was cut short.
     const rs = await Promise.all([auth.verify(tok), auth.verify(tok), auth.verify(await sign(rsa, claims(idp, { sub: 'b' })))]);
-    const took = performance.now() - started;
     for (const r of rs) assertUnauthorized(t, r, /signing keys unavailable/);
-    t.ok(took < 4000, `resolved in ${Math.round(took)} ms (< 4 s; timeout 1.5 s)`);
     t.equal(idp.hits.jwks, 1, 'concurrent verifications share one fetch');
     assertUnauthorized(t, await auth.verify(tok), /signing keys unavailable/);
     t.equal(idp.hits.jwks, 1, 'backoff: no new fetch at once');
@@ -314,10 +305,8 @@ t.test('discovery and JWKS failures: 401, bounded by the 1.5 s timeout, backoff,
     const viaJwks = new JwtAuthorizer({ issuer: url, audience: [AUD], jwksUri: `${url}/jwks` });
     t.teardown(() => { viaDiscovery.close(); viaJwks.close(); });
     const tok = await sign(rsa, { iss: url, aud: AUD, exp: nowSec() + 60 });
-    const started = performance.now();
     assertUnauthorized(t, await viaDiscovery.verify(tok), /discovery/);
     assertUnauthorized(t, await viaJwks.verify(tok), /signing keys unavailable/);
-    t.ok(performance.now() - started < 4000);
   });
 
   await t.test('discovery failing (HTTP 500) is retried after the backoff', async (t) => {

@@ -2,10 +2,7 @@ import t, { type Test } from 'tap';
 import { pack } from 'msgpackr';
 import {
   type CachedResponse,
-  DEFAULT_TTL_SECONDS,
   ENTRY_FORMAT_VERSION,
-  MAX_CACHED_RESPONSE_BYTES,
-  MAX_TTL_SECONDS,
   decodeEntry,
   encodeEntry,
   entrySize,
@@ -36,12 +33,6 @@ function roundTrip(t: Test, e: CachedResponse, msg: string) {
   t.equal(d.expiresAt, e.expiresAt, `${msg}: expiresAt`);
 }
 
-t.test('constants follow AWS', async (t) => {
-  t.equal(DEFAULT_TTL_SECONDS, 300);
-  t.equal(MAX_TTL_SECONDS, 3600);
-  t.equal(MAX_CACHED_RESPONSE_BYTES, 1048576);
-});
-
 t.test('round trips', async (t) => {
   roundTrip(t, entry(), 'plain');
   const all = Buffer.alloc(256 * 4);
@@ -53,7 +44,7 @@ t.test('round trips', async (t) => {
   for (let i = 0; i < 500; i++) many.push(`x-h${i}`, i % 7 === 0 ? '' : `välue ${i} ✓ ${'z'.repeat(i)}`);
   roundTrip(t, entry({ headers: many }), '500 headers, unicode and empty values');
   roundTrip(t, entry({ headers: ['set-cookie', 'a=1', 'set-cookie', 'b=2'] }), 'repeated header names');
-  roundTrip(t, entry({ body: Buffer.alloc(MAX_CACHED_RESPONSE_BYTES, 0xab) }), '1 MiB body');
+  roundTrip(t, entry({ body: Buffer.alloc(1048576, 0xab) }), '1 MiB body');
   roundTrip(t, entry({ status: 599, storedAt: 0, expiresAt: 0 }), 'zero times, status 599');
   roundTrip(t, entry({ status: 100, storedAt: 8_640_000_000_000_000, expiresAt: 8_640_000_000_000_000 }), 'max Date times');
   roundTrip(t, entry({ storedAt: NOW + 0.5, expiresAt: NOW + 1.25 }), 'fractional ms');

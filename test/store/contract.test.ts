@@ -9,6 +9,12 @@ import { startRedis, startRedisCluster, startRedisSentinel } from '../helpers/re
 const redis = await startRedis();
 t.teardown(() => redis.close());
 
+/** One bucket, `cost` tokens or nothing: decide() over a single limit. */
+async function take(store: Store, key: string, rate: number, burst: number, cost = 1): Promise<{ allowed: boolean; retryAfterMs: number }> {
+  const d = await store.decide([{ kind: BUCKET, key, rate, burst }], cost, cost);
+  return { allowed: d.allowed, retryAfterMs: d.retryAfterMs };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
 const key = (s: string) => `${s}-${process.pid}-${++n}`;
@@ -20,25 +26,25 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
   t.test('token bucket: the burst passes, then denials with a retry-after; refills at the rate', async (t) => {
     const k = key('tb');
     const got = [];
-    for (let i = 0; i < 7; i++) got.push(await store.takeToken(k, 10, 5));
+    for (let i = 0; i < 7; i++) got.push(await take(store, k, 10, 5));
     t.same(got.map((g) => g.allowed), [true, true, true, true, true, false, false]);
     const denied = got[5]!;
     t.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 100, `retry after ${denied.retryAfterMs} ms (1 token at 10/s)`);
     await sleep(250);
-    const after = await store.takeToken(k, 10, 5);
+    const after = await take(store, k, 10, 5);
     t.ok(after.allowed, 'tokens back after 250 ms at 10/s');
   });
 
   t.test('token bucket: cost above 1, and a cost above the burst is never allowed', async (t) => {
     const k = key('cost');
-    t.ok((await store.takeToken(k, 1, 10, 6)).allowed);
-    t.notOk((await store.takeToken(k, 1, 10, 6)).allowed);
-    t.notOk((await store.takeToken(key('big'), 100, 3, 4)).allowed);
+    t.ok((await take(store, k, 1, 10, 6)).allowed);
+    t.notOk((await take(store, k, 1, 10, 6)).allowed);
+    t.notOk((await take(store, key('big'), 100, 3, 4)).allowed);
   });
 
   t.test('token bucket: exact under concurrency (100 takes at once, burst 40)', async (t) => {
     const k = key('race');
-    const rs = await Promise.all(Array.from({ length: 100 }, () => store.takeToken(k, 0.001, 40)));
+    const rs = await Promise.all(Array.from({ length: 100 }, () => take(store, k, 0.001, 40)));
     t.equal(rs.filter((r) => r.allowed).length, 40);
   });
 
@@ -105,13 +111,15 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
     t.equal(await store.hget(h, 'f1'), null);
   });
 
-  t.test('values: set, get, ttl, del', async (t) => {
+  t.test('values: set, get, ttl; a lock is released only by its holder', async (t) => {
     const k = key('v');
     t.equal(await store.get(k), null);
     await store.set(k, Buffer.from([1, 2, 3]), 300);
     t.same(await store.get(k), Buffer.from([1, 2, 3]));
-    await store.del(k);
-    t.equal(await store.get(k), null);
+    await store.delIfEquals(k, Buffer.from([9]));
+    t.same(await store.get(k), Buffer.from([1, 2, 3]), 'another token: kept');
+    await store.delIfEquals(k, Buffer.from([1, 2, 3]));
+    t.equal(await store.get(k), null, 'our token: released');
     await store.set(k, Buffer.from('x'), 100);
     await sleep(200);
     t.equal(await store.get(k), null, 'expired');
@@ -144,13 +152,13 @@ t.test('redis down: calls fail fast with StoreUnavailableError; back up: they wo
   const s = new RedisStore({ url: redis.url, keyPrefix: 'down:', commandTimeoutMs: 100, onStateChange: (up) => states.push(up) });
   t.teardown(() => s.close());
   await s.ready();
-  t.ok((await s.takeToken('k', 10, 5)).allowed);
+  t.ok((await take(s, 'k', 10, 5)).allowed);
   await redis.stop(true);
   // Queued calls would wait for the restart below, which only happens after they settle: rejects proves no queue.
-  await t.rejects(s.takeToken('k', 10, 5), StoreUnavailableError);
+  await t.rejects(take(s, 'k', 10, 5), StoreUnavailableError);
   await t.rejects(s.get('k'), StoreUnavailableError);
   await redis.start();
   await s.ready(10_000);
-  t.ok((await s.takeToken('k2', 10, 5)).allowed, 'works again; the script reloaded after NOSCRIPT');
+  t.ok((await take(s, 'k2', 10, 5)).allowed, 'works again; the script reloaded after NOSCRIPT');
   t.same(states, [true, false, true], 'state changes reported once each');
 });

