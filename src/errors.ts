@@ -82,11 +82,21 @@ export const Errors = {
   QUOTA_EXCEEDED: def('QUOTA_EXCEEDED', 429, 'Too Many Requests', 'Limit Exceeded'),
   /** Redis unreachable and throttling.failMode is closed. */
   STORE_UNAVAILABLE: def('STORE_UNAVAILABLE', 503, 'Service Unavailable', 'Service Unavailable'),
+  /**
+   * A Lambda authorizer that fails, times out or answers in an invalid format: AWS answers 500
+   * (AUTHORIZER_FAILURE; https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html, troubleshooting).
+   */
+  AUTHORIZER_FAILURE: def('AUTHORIZER_FAILURE', 500, 'Internal Server Error', 'Internal Server Error'),
   /** Bug in the gateway: never a crash, always this. AWS DEFAULT_5XX body. */
   INTERNAL: def('INTERNAL', 500, 'Internal Server Error', 'Internal Server Error'),
 } as const;
 
 export type ErrorCode = keyof typeof Errors;
+
+/** A 403 from an IAM policy evaluation (resource policy, authorizer policy): AWS spells the body's key "Message". */
+export function accessDenied(message: string): GatewayError {
+  return { code: 'ACCESS_DENIED', status: 403, statusLine: '403 Forbidden', message, body: JSON.stringify({ Message: message }) };
+}
 
 const REASONS: Record<number, string> = {
   100: 'Continue', 101: 'Switching Protocols', 200: 'OK', 201: 'Created', 202: 'Accepted', 203: 'Non-Authoritative Information',

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { GatewayError } from '../errors.js';
-import { messageBody } from '../errors.js';
+import { accessDenied, messageBody } from '../errors.js';
 import { readBody } from '../worker/body.js';
 import type { RequestContext } from '../worker/context.js';
-import { resume, sendError, sendErrorSync } from '../worker/respond.js';
+import { proceed, refuse } from '../worker/respond.js';
 import { verifySigV4, type SigV4Credential, type SigV4Result } from './sigv4.js';
 
 /**
@@ -42,21 +42,20 @@ export function withIam(next: (ctx: RequestContext) => void, spec: IamRouteSpec)
     });
 
   const settle = (ctx: RequestContext, r: SigV4Result, sync: boolean): void => {
-    const close = ctx.contentLength > 0 || ctx.chunked;
     if (!r.ok) {
       ctx.errorMessage = `sigv4: ${r.reason}`;
-      return sync ? sendErrorSync(ctx, forbidden(r.message), close) : sendError(ctx, forbidden(r.message), close);
+      return refuse(ctx, forbidden(r.message), sync);
     }
     const cred = spec.credentials.get(r.accessKeyId)!;
     const resource = spec.resourceOf(ctx);
     if (!cred.allow.some((re) => re.test(resource))) {
-      const e = forbidden(`User: ${r.accessKeyId} is not authorized to perform: execute-api:Invoke on resource: ${resource}`);
+      // An IAM policy evaluation failure: AWS writes the body's key as "Message" (signature errors use "message").
+      const e = accessDenied(`User: ${r.accessKeyId} is not authorized to perform: execute-api:Invoke on resource: ${resource}`);
       ctx.errorMessage = 'sigv4: route not allowed for this key';
-      return sync ? sendErrorSync(ctx, e, close) : sendError(ctx, e, close);
+      return refuse(ctx, e, sync);
     }
     ctx.authorizer = { iam: { accessKey: r.accessKeyId, callerId: r.accessKeyId, userId: r.accessKeyId } };
-    if (sync) next(ctx);
-    else resume(ctx, next);
+    proceed(ctx, next, sync);
   };
 
   return function iam(ctx: RequestContext): void {

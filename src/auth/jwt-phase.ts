@@ -1,7 +1,8 @@
 import { Errors } from '../errors.js';
 import type { RequestContext } from '../worker/context.js';
-import { resume, sendError, sendErrorSync } from '../worker/respond.js';
-import { JwtAuthorizer, tokenFromAuthorization, wwwAuthenticate, type JwtIdentity, type JwtResult } from './jwt.js';
+import { proceed, refuse } from '../worker/respond.js';
+import { forwardHeaders } from './forward.js';
+import { JwtAuthorizer, tokenFromAuthorization, wwwAuthenticate, type JwtResult } from './jwt.js';
 
 /**
  * The JWT authorizer on a route (HTTP API semantics,
@@ -24,37 +25,18 @@ export interface JwtRouteSpec {
 export function withJwt(next: (ctx: RequestContext) => void, spec: JwtRouteSpec): (ctx: RequestContext) => void {
   const deny = (ctx: RequestContext, reason: string, sync: boolean): void => {
     ctx.errorMessage = `jwt: ${reason}`;
-    const extra = ['www-authenticate', wwwAuthenticate(reason)];
-    const close = ctx.contentLength > 0 || ctx.chunked;
-    if (sync) sendErrorSync(ctx, Errors.UNAUTHORIZED, close, extra);
-    else sendError(ctx, Errors.UNAUTHORIZED, close, extra);
+    refuse(ctx, Errors.UNAUTHORIZED, sync, ['www-authenticate', wwwAuthenticate(reason)]);
   };
 
   const admit = (ctx: RequestContext, r: JwtResult, sync: boolean): void => {
     if (!r.ok) return deny(ctx, r.reason, sync);
     if (!JwtAuthorizer.checkScopes(r.identity, spec.scopes)) {
       ctx.errorMessage = 'jwt: insufficient scope';
-      const close = ctx.contentLength > 0 || ctx.chunked;
-      return sync ? sendErrorSync(ctx, Errors.FORBIDDEN, close) : sendError(ctx, Errors.FORBIDDEN, close);
+      return refuse(ctx, Errors.FORBIDDEN, sync);
     }
     ctx.authorizer = { jwt: { claims: r.identity.claims, scopes: r.identity.scopes } };
-    if (spec.forwardClaims.length > 0) forward(ctx, r.identity);
-    if (sync) next(ctx);
-    else resume(ctx, next);
-  };
-
-  const forward = (ctx: RequestContext, id: JwtIdentity): void => {
-    const names = spec.forwardClaims;
-    const h = ctx.headers;
-    const kept: string[] = [];
-    for (let i = 0; i < h.length; i += 2) if (!names.some(([n]) => n === h[i])) kept.push(h[i]!, h[i + 1]!);
-    for (const [header, claim] of names) {
-      const v = id.claims[claim];
-      if (v === undefined || v === null) continue;
-      // Header-safe text: no CR/LF or other control characters can reach the upstream request.
-      kept.push(header, (typeof v === 'string' ? v : JSON.stringify(v)).replace(/[\x00-\x1f\x7f]/g, ''));
-    }
-    ctx.headers = kept;
+    if (spec.forwardClaims.length > 0) forwardHeaders(ctx, spec.forwardClaims, (claim) => r.identity.claims[claim]);
+    proceed(ctx, next, sync);
   };
 
   return function jwt(ctx: RequestContext): void {

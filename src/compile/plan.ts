@@ -6,7 +6,7 @@ import type { Config, Upstream } from '../config/index.js';
 import { Router, RouteConflictError } from '../router/index.js';
 import { compileMock } from '../integrations/mock.js';
 import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
-import { compileFunction } from '../integrations/function.js';
+import { ACCOUNT_ID, compileFunction } from '../integrations/function.js';
 import { compileMappedHttp, compileMappedMock, compileMapping, type CompiledMapping, type MappingContext } from '../integrations/mapping.js';
 import { FunctionPool, type HandlerRef } from '../functions/pool.js';
 import { compileModels, compileRouteValidator, type ModelSet } from '../validation/index.js';
@@ -23,6 +23,7 @@ import { answerPreflight, compileCors, withCors } from '../cors/index.js';
 import { blockListOf, compileIpPolicy, withIpPolicy } from '../policy/ip.js';
 import { JwtAuthorizer } from '../auth/jwt.js';
 import { withJwt } from '../auth/jwt-phase.js';
+import { compileIdentitySource, LambdaAuthorizer, withLambdaAuthorizer, type AuthorizedRoute } from '../auth/lambda-phase.js';
 import { compileRoutePattern, withIam, type IamCredential } from '../auth/iam-phase.js';
 import type { BlockList } from 'node:net';
 
@@ -78,6 +79,9 @@ export interface Plan {
   close(): Promise<void>;
 }
 
+/** Cached Lambda authorizer answers per authorizer and worker (a few hundred bytes each). */
+const LAMBDA_AUTHORIZER_CACHE_ENTRIES = 10_000;
+
 export class PlanError extends Error {
   override name = 'PlanError';
   constructor(public issues: { path: string; message: string }[]) {
@@ -110,9 +114,17 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   const handlerRefs: HandlerRef[] = [];
   // Threads start only in workers (startFunctions); the master's dry run never spawns them.
   let minTimeoutMs = 29000;
-  for (const api of config.apis) for (const r of api.routes) if (r.integration.type === 'function') minTimeoutMs = Math.min(minTimeoutMs, r.integration.timeoutMs);
+  for (const api of config.apis) {
+    for (const r of api.routes) if (r.integration.type === 'function') minTimeoutMs = Math.min(minTimeoutMs, r.integration.timeoutMs);
+    for (const a of Object.values(api.authorizers)) if (a.type !== 'jwt') minTimeoutMs = Math.min(minTimeoutMs, a.timeoutMs);
+  }
   const pool = new FunctionPool(config.functions, handlerRefs, minTimeoutMs);
   let usesFunctions = false;
+  /** Every thread imports every handler (function integrations and Lambda authorizers) before the worker takes traffic. */
+  const useHandler = (module: string, exportName: string): void => {
+    if (!handlerRefs.some((h) => h.module === module && h.exportName === exportName)) handlerRefs.push({ module, exportName });
+    usesFunctions = true;
+  };
   /** Functions, or bodies large enough to validate on a thread. */
   let usesPool = false;
   const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
@@ -152,7 +164,43 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     let defaultRoute: CompiledRoute | null = null;
     const cors = api.cors === undefined ? null : compileCors(api.cors);
     const authorizers = new Map<string, JwtAuthorizer>();
+    const lambdaAuthorizers = new Map<string, { authorizer: LambdaAuthorizer; sources: readonly string[] }>();
     for (const [name, a] of Object.entries(api.authorizers)) {
+      if (a.type !== 'jwt') {
+        const at = `apis[${ai}].authorizers.${name}`;
+        const sources = a.type === 'token' ? [a.identitySource] : a.identitySource;
+        const ttl = a.resultTtlSeconds ?? (sources.length > 0 ? 300 : 0);
+        if (ttl > 0 && sources.length === 0) issues.push({ path: `${at}.resultTtlSeconds`, message: 'caching needs at least one identity source (AWS): set identitySource or resultTtlSeconds: 0' });
+        if (a.type === 'request' && a.enableSimpleResponses && a.payloadFormatVersion !== '2.0') issues.push({ path: `${at}.enableSimpleResponses`, message: 'simple responses need payloadFormatVersion 2.0' });
+        let validation: RegExp | null = null;
+        if (a.type === 'token' && a.identityValidationExpression !== undefined) {
+          try {
+            validation = new RegExp(`^(?:${a.identityValidationExpression})$`);
+          } catch (e) {
+            issues.push({ path: `${at}.identityValidationExpression`, message: (e as Error).message });
+          }
+        }
+        const hash = a.handler.lastIndexOf('#');
+        const module = a.handler.slice(0, hash);
+        const exportName = a.handler.slice(hash + 1);
+        useHandler(module, exportName);
+        const authorizer = new LambdaAuthorizer({
+          name, type: a.type === 'token' ? 'TOKEN' : 'REQUEST', format: a.type === 'token' ? '1.0' : a.payloadFormatVersion,
+          simpleResponses: a.type === 'request' && a.enableSimpleResponses, validation, ttlMs: ttl * 1000, maxEntries: LAMBDA_AUTHORIZER_CACHE_ENTRIES,
+          target: { pool, module, exportName, format: a.type === 'token' ? '1.0' : a.payloadFormatVersion, timeoutMs: a.timeoutMs, functionName: a.functionName ?? basename(module).replace(/\.[cm]?js$/, ''), memoryMB: 128 },
+          forwardContext: Object.entries(a.forwardContext).map(([h, k]) => [h.toLowerCase(), k] as const),
+          region: config.iam.region ?? 'us-east-1', accountId: ACCOUNT_ID,
+          onFailure: (kind) => onFunctionFailure(0, `authorizer_${kind}`),
+        });
+        lambdaAuthorizers.set(name, { authorizer, sources });
+        // Identity sources are checked once here; routes compile their own (they read the route key and stage).
+        try {
+          for (const src of sources) compileIdentitySource(src, { routeKey: '', stage: api.stage, apiId: api.name, stageVariables: api.stageVariables });
+        } catch (e) {
+          issues.push({ path: `${at}.identitySource`, message: (e as Error).message });
+        }
+        continue;
+      }
       try {
         const j = new JwtAuthorizer({ issuer: a.issuer, audience: a.audience, ...(a.jwksUri ? { jwksUri: a.jwksUri } : {}), ...(a.algorithms ? { algorithms: a.algorithms } : {}) });
         authorizers.set(name, j);
@@ -198,8 +246,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         const hash = integ.handler.lastIndexOf('#');
         const module = integ.handler.slice(0, hash);
         const exportName = integ.handler.slice(hash + 1);
-        if (!handlerRefs.some((h) => h.module === module && h.exportName === exportName)) handlerRefs.push({ module, exportName });
-        usesFunctions = true;
+        useHandler(module, exportName);
         const routeId = route.id;
         route.handle = compileFunction({
           pool, module, exportName, format: integ.payloadFormatVersion, timeoutMs: integ.timeoutMs,
@@ -292,10 +339,23 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         route.sync = route.sync && sharedIsSync;
       }
       // Authorization before usage plans and throttling, as AWS orders them.
-      if (r.authorizer !== undefined) {
+      const lambda = r.authorizer !== undefined ? lambdaAuthorizers.get(r.authorizer) : undefined;
+      if (lambda !== undefined) {
+        if (r.authorizationScopes !== undefined) {
+          issues.push({ path: `${where}.authorizationScopes`, message: 'authorization scopes need a JWT authorizer' });
+          return;
+        }
+        const ar: AuthorizedRoute = { routeKey: r.route, stage: api.stage, apiId: api.name, stageVariables: api.stageVariables };
+        try {
+          route.handle = withLambdaAuthorizer(route.handle, { authorizer: lambda.authorizer, route: ar, identity: lambda.sources.map((x) => compileIdentitySource(x, ar)) });
+        } catch {
+          return; // reported once at the authorizer
+        }
+        route.sync = false; // an answer not cached waits for the function
+      } else if (r.authorizer !== undefined) {
         const a = api.authorizers[r.authorizer];
         const j = authorizers.get(r.authorizer);
-        if (a === undefined || j === undefined) {
+        if (a === undefined || j === undefined || a.type !== 'jwt') {
           if (a === undefined) issues.push({ path: `${where}.authorizer`, message: `unknown authorizer "${r.authorizer}"` });
           return;
         }

@@ -11,6 +11,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Docum
 import { ConfigSchema, type Config, type Target, type TargetObject, type Workers } from './schema.js';
 import { checkHttpUrl, parseRouteKey, templateVariables, urlPath, type RouteParam } from './routekey.js';
 import { blockListOf } from '../policy/ip.js';
+import { resolveTlsFiles, unsupportedTlsKey } from './tls.js';
 
 export interface ConfigIssue {
   /** e.g. `apis[0].routes[2].integration.upstream`; '' for the document itself. */
@@ -89,11 +90,12 @@ export function parseConfig(text: string, opts: ParseOptions): Config {
   const validate = validator();
   const issues: ConfigIssue[] = [];
   if (!validate(prepared)) {
-    for (const e of readableErrors(validate.errors ?? [], prepared)) issues.push(issue(e.segs, e.message, e.atParent));
+    for (const e of readableErrors(validate.errors ?? [], prepared)) issues.push(issue(e.segs, unsupportedTlsKey(e.segs) ?? e.message, e.atParent));
   }
   semanticChecks(prepared, (segs, msg) => issues.push(issue(segs, msg)));
   if (issues.length) fail(issues);
   resolveHandlers(prepared as Config, dirname(resolve(file)), (segs, msg) => issues.push(issue(segs, msg)));
+  resolveTlsFiles(prepared as Config, dirname(resolve(file)), (segs, msg) => issues.push(issue(segs, msg)));
   if (issues.length) fail(issues);
   return prepared as Config;
 }
@@ -102,27 +104,31 @@ export function parseConfig(text: string, opts: ParseOptions): Config {
 const HANDLER_EXTS = ['.mjs', '.cjs', '.js'];
 
 /**
- * Function handlers: 'path#export' with the path relative to the config file, rewritten to an
- * absolute path and '#handler' when no export is named; the file must exist. Whether the export is
- * a function is checked when a worker loads the module.
+ * Function handlers (function integrations and Lambda authorizers): 'path#export' with the path
+ * relative to the config file, rewritten to an absolute path and '#handler' when no export is named;
+ * the file must exist. Whether the export is a function is checked when a worker loads the module.
  */
 function resolveHandlers(cfg: Config, baseDir: string, report: (segs: Seg[], msg: string) => void): void {
+  const resolveOne = (handler: string, segs: Seg[]): string => {
+    // A name from functions.handlers stands for its 'path#export'.
+    const spec = Object.hasOwn(cfg.functions.handlers, handler) ? cfg.functions.handlers[handler]! : handler;
+    const hash = spec.lastIndexOf('#');
+    const path = hash < 0 ? spec : spec.slice(0, hash);
+    const exportName = hash < 0 ? 'handler' : spec.slice(hash + 1);
+    const abs = isAbsolute(path) ? path : resolve(baseDir, path);
+    if (!HANDLER_EXTS.includes(extname(abs))) report(segs, `handler module must be a .mjs, .cjs or .js file, got "${path}"`);
+    else if (!existsSync(abs)) report(segs, `handler module not found: ${path} (resolved to ${abs})`);
+    else return `${abs}#${exportName}`;
+    return handler;
+  };
   cfg.apis.forEach((api, ai) => {
     api.routes.forEach((r, ri) => {
       const integ = r.integration;
-      if (integ.type !== 'function') return;
-      // A name from functions.handlers stands for its 'path#export'.
-      const named = Object.hasOwn(cfg.functions.handlers, integ.handler) ? cfg.functions.handlers[integ.handler]! : null;
-      const spec = named ?? integ.handler;
-      const hash = spec.lastIndexOf('#');
-      const path = hash < 0 ? spec : spec.slice(0, hash);
-      const exportName = hash < 0 ? 'handler' : spec.slice(hash + 1);
-      const abs = isAbsolute(path) ? path : resolve(baseDir, path);
-      const segs: Seg[] = ['apis', ai, 'routes', ri, 'integration', 'handler'];
-      if (!HANDLER_EXTS.includes(extname(abs))) return report(segs, `handler module must be a .mjs, .cjs or .js file, got "${path}"`);
-      if (!existsSync(abs)) return report(segs, `handler module not found: ${path} (resolved to ${abs})`);
-      integ.handler = `${abs}#${exportName}`;
+      if (integ.type === 'function') integ.handler = resolveOne(integ.handler, ['apis', ai, 'routes', ri, 'integration', 'handler']);
     });
+    for (const [name, a] of Object.entries(api.authorizers)) {
+      if (a.type !== 'jwt') a.handler = resolveOne(a.handler, ['apis', ai, 'authorizers', name, 'handler']);
+    }
   });
 }
 

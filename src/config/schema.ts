@@ -37,10 +37,47 @@ const HeaderMap = (description: string) =>
     errorMessage: 'invalid header name',
   });
 
+/** A PEM file path, relative to the config file (the loader makes it absolute and checks it parses). */
+const PemPath = (description: string) => Type.String({ minLength: 1, description });
+
+/** TLS for the listener (uWS SSLApp; findings and limits of the uWS build: src/worker/tls.ts, README "TLS"). */
+export const TlsSchema = Type.Object(
+  {
+    cert: PemPath('PEM certificate chain (leaf first, then intermediates) served to clients without SNI or with a name no `certificates` entry has'),
+    key: PemPath('PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1; may be encrypted, then give passphrase)'),
+    passphrase: Type.Optional(Type.String({ minLength: 1, description: 'passphrase of an encrypted `key` (use ${ENV})' })),
+    certificates: Type.Array(
+      Type.Object(
+        {
+          hosts: Type.Array(Type.String({ pattern: HOST_PATTERN, errorMessage: "must be a host name or '*.domain' (one label)" }), { minItems: 1 }),
+          cert: PemPath('PEM certificate chain for these SNI names'),
+          key: PemPath('PEM private key of `cert`'),
+          passphrase: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [], description: "certificates chosen by the client's SNI name (exact, or '*.example.com' for one label); others get the default cert" },
+    ),
+    redirectHttp: Type.Optional(Type.Object(
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535, description: 'plain-HTTP port whose every request is redirected to https://' }),
+        status: Type.Union([Type.Literal(301), Type.Literal(302), Type.Literal(307), Type.Literal(308)], {
+          default: 308,
+          description: '308 (default) keeps method and body, unlike 301/302 which clients may turn into GET',
+        }),
+        httpsPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'port put in Location (default: listen.port; 443 is left out)' })),
+      },
+      { additionalProperties: false },
+    )),
+  },
+  { additionalProperties: false },
+);
+
 export const ListenSchema = Type.Object(
   {
     host: Type.String({ minLength: 1, default: '0.0.0.0' }),
     port: Port(8080),
+    tls: Type.Optional(TlsSchema),
   },
   { additionalProperties: false, default: {} },
 );
@@ -331,6 +368,61 @@ export const JwtAuthorizerSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Identity sources of a Lambda authorizer: HTTP API selection expressions ($request.header.X,
+ * $request.querystring.X, $context.X, $stageVariables.X) or the REST forms (method.request.header.X,
+ * method.request.querystring.X, context.X, stageVariables.X).
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html#http-api-lambda-authorizer.identity-sources
+ */
+const IDENTITY_SOURCE_PATTERN = '^(\\$request\\.(header|querystring)\\.[^\\s]+|method\\.request\\.(header|querystring)\\.[^\\s]+|\\$?context\\.[A-Za-z.]+|\\$?stageVariables\\.[A-Za-z0-9_]+)$';
+
+const lambdaAuthorizerProps = {
+  handler: Type.String({
+    pattern: '^[^#]+(#[A-Za-z_$][A-Za-z0-9_$]*)?$',
+    errorMessage: "must be 'path/to/module.mjs#exportName' or a name from functions.handlers",
+    description: 'the authorizer function, run in the function threads like a function integration',
+  }),
+  functionName: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "context.functionName; default: the module's file name" })),
+  resultTtlSeconds: Type.Optional(Type.Integer({
+    minimum: 0, maximum: 3600,
+    description: 'AWS authorizerResultTtlInSeconds: results cached by identity source values; default 300 with identity sources, 0 (off) without',
+  })),
+  // Our default; AWS does not document an authorizer-specific wait.
+  timeoutMs: Ms(1, 30000, 10000, 'the authorizer function timeout: past it the client gets 500'),
+  forwardContext: Type.Record(Type.String({ pattern: HEADER_NAME_PATTERN }), Type.String({ minLength: 1 }), {
+    additionalProperties: false, default: {},
+    description: "upstream header -> key of the authorizer's context (or principalId), e.g. { x-user-id: userId }; a client-sent header of that name is removed",
+  }),
+};
+
+/** HTTP API Lambda authorizer of type REQUEST (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html). */
+export const RequestAuthorizerSchema = Type.Object(
+  {
+    type: Type.Literal('request'),
+    ...lambdaAuthorizerProps,
+    payloadFormatVersion: StringEnum(PAYLOAD_FORMATS, { default: '2.0', description: 'the event the authorizer gets and the answer it gives (1.0: an IAM policy, REST compatible)' }),
+    enableSimpleResponses: Type.Boolean({ default: false, description: 'payload 2.0 only: the authorizer answers { isAuthorized, context }' }),
+    identitySource: Type.Array(Type.String({ pattern: IDENTITY_SOURCE_PATTERN, errorMessage: "must be $request.header.X, $request.querystring.X, $context.X or $stageVariables.X" }), {
+      default: [], description: 'all must be present and non-empty, else 401 without calling the authorizer; they form the cache key',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** REST API Lambda authorizer of type TOKEN (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-lambda-authorizer-input.html). */
+export const TokenAuthorizerSchema = Type.Object(
+  {
+    type: Type.Literal('token'),
+    ...lambdaAuthorizerProps,
+    identitySource: Type.String({
+      pattern: '^(\\$request|method\\.request)\\.header\\.[A-Za-z0-9-]+$', default: '$request.header.Authorization',
+      errorMessage: "must be '$request.header.<Name>'", description: 'the header holding the token',
+    }),
+    identityValidationExpression: Type.Optional(Type.String({ minLength: 1, description: 'a token that does not match this regular expression gets 401 without calling the authorizer' })),
+  },
+  { additionalProperties: false },
+);
+
 const CidrList = Type.Array(Type.String({ minLength: 2, description: 'an IP address or CIDR block, IPv4 or IPv6' }), { minItems: 1 });
 /** IP resource policy: an explicit deny wins; with an allow list, only those addresses pass. */
 export const IpPolicySchema = Type.Object({ allow: Type.Optional(CidrList), deny: Type.Optional(CidrList) }, { additionalProperties: false });
@@ -398,7 +490,7 @@ export const ApiSchema = Type.Object(
     cache: StageCacheSchema,
     cors: Type.Optional(CorsSchema),
     ipPolicy: Type.Optional(IpPolicySchema),
-    authorizers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }), JwtAuthorizerSchema, { additionalProperties: false, default: {} }),
+    authorizers: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]{1,128}$' }), Type.Union([JwtAuthorizerSchema, RequestAuthorizerSchema, TokenAuthorizerSchema]), { additionalProperties: false, default: {} }),
   },
   { additionalProperties: false },
 );
@@ -549,6 +641,7 @@ export const ConfigSchema = Type.Object(
 
 export type Config = Static<typeof ConfigSchema>;
 export type Listen = Static<typeof ListenSchema>;
+export type Tls = Static<typeof TlsSchema>;
 export type Workers = Static<typeof WorkersSchema>;
 export type Admin = Static<typeof AdminSchema>;
 export type Limits = Static<typeof LimitsSchema>;
@@ -579,6 +672,10 @@ export type RedisConfig = Static<typeof RedisSchema>;
 export type StoreConfig = Static<typeof StoreSchema>;
 export type Throttling = Static<typeof ThrottlingSchema>;
 export type CacheSettings = Static<typeof CacheSettingsSchema>;
+export type JwtAuthorizerConfig = Static<typeof JwtAuthorizerSchema>;
+export type RequestAuthorizerConfig = Static<typeof RequestAuthorizerSchema>;
+export type TokenAuthorizerConfig = Static<typeof TokenAuthorizerSchema>;
+export type LambdaAuthorizerConfig = RequestAuthorizerConfig | TokenAuthorizerConfig;
 
 /** Plain JSON copy of a schema with `default`-bearing keys dropped from `required`: what a file may omit. */
 function inputSchema(schema: unknown): unknown {

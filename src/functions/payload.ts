@@ -204,7 +204,7 @@ export function buildEventV2(req: InvokeRequest): APIGatewayProxyEventV2 {
     accountId: req.accountId,
     apiId: req.apiId,
   } as APIGatewayProxyEventV2['requestContext'] & { authorizer?: Record<string, unknown> };
-  if (req.authorizer !== undefined) requestContext.authorizer = req.authorizer;
+  if (req.authorizer !== undefined) requestContext.authorizer = eventAuthorizer(req.authorizer, true);
   requestContext.domainName = req.domainName;
   requestContext.domainPrefix = domainPrefix(req.domainName);
   requestContext.http = {
@@ -236,6 +236,26 @@ export function buildEventV2(req: InvokeRequest): APIGatewayProxyEventV2 {
   event.isBase64Encoded = body !== null && body.base64;
   if (req.stageVariables !== null && hasAnyKey(req.stageVariables)) event.stageVariables = req.stageVariables;
   return event;
+}
+
+/**
+ * `requestContext.authorizer` for the integration's payload format. A Lambda authorizer's output
+ * (`{ lambda: context, principalId?, integrationLatency }` on the uWS side) is `{ lambda: context }`
+ * in 2.0 events [HTTP] and REST's flat `{ principalId, integrationLatency, ...context }` in 1.0 [REST];
+ * JWT and IAM outputs go as they are.
+ */
+function eventAuthorizer(auth: Record<string, unknown>, v2: boolean): Record<string, unknown> {
+  const lambda = auth['lambda'];
+  if (lambda === undefined) return auth;
+  if (v2) {
+    const { principalId: _p, integrationLatency: _l, ...rest } = auth;
+    return rest;
+  }
+  const out: Record<string, unknown> = {};
+  if (auth['principalId'] !== undefined) out['principalId'] = auth['principalId'];
+  out['integrationLatency'] = auth['integrationLatency'];
+  if (lambda !== null && typeof lambda === 'object') for (const [k, v] of Object.entries(lambda)) put(out, k, v);
+  return out;
 }
 
 function hasAnyKey(o: object): boolean {
@@ -320,7 +340,7 @@ export function buildEventV1(req: InvokeRequest): APIGatewayProxyEvent {
     accountId: req.accountId,
     apiId: req.apiId,
   };
-  if (req.authorizer !== undefined) requestContext.authorizer = req.authorizer;
+  if (req.authorizer !== undefined) requestContext.authorizer = eventAuthorizer(req.authorizer, false);
   requestContext.domainName = req.domainName;
   requestContext.domainPrefix = domainPrefix(req.domainName);
   requestContext.extendedRequestId = req.requestId;

@@ -15,7 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Functions } from '../config/index.js';
-import type { InvokeReply, InvokeRequest, ThreadResult, ThreadTask, ValidateReply, ValidateTask } from './types.js';
+import type { AuthorizeReply, AuthorizeRequest, InvokeReply, InvokeRequest, ThreadResult, ThreadTask, ValidateReply, ValidateTask } from './types.js';
 
 const THREAD = fileURLToPath(new URL('./thread.js', import.meta.url));
 
@@ -94,6 +94,13 @@ export class FunctionPool {
     const r = await this.submit({ id: 0, kind: 'invoke', req }, req.body === null ? [] : [req.body], req.timeoutMs);
     if (r.reply === undefined) throw new PoolError('thread_died', r.error ?? 'no reply');
     return r.reply;
+  }
+
+  /** A Lambda authorizer call (no body). Rejects with PoolError for what is not the authorizer's doing. */
+  async authorize(req: AuthorizeRequest): Promise<AuthorizeReply> {
+    const r = await this.submit({ id: 0, kind: 'authorize', req }, [], req.timeoutMs);
+    if (r.authorized === undefined) throw new PoolError('thread_died', r.error ?? 'no reply');
+    return r.authorized;
   }
 
   /** Body validation on a thread; the body is moved there and back. */

@@ -6,7 +6,8 @@
 import { pathToFileURL } from 'node:url';
 import { buildEventV1, buildEventV2, lambdaContext, mapResultV1, mapResultV2 } from './payload.js';
 import { compileModels, compileRouteValidator, type RequestValidator } from '../validation/index.js';
-import type { InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
+import { buildAuthorizerEvent, isUnauthorizedError, parseAuthorizerResult } from './authorizer.js';
+import type { AuthorizeReply, AuthorizeRequest, InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
 
 type Handler = (event: unknown, context: unknown, callback?: (err?: unknown, result?: unknown) => void) => unknown;
 
@@ -69,23 +70,34 @@ export async function load(list: { module: string; exportName: string }[]): Prom
   return out;
 }
 
-export async function invoke(req: InvokeRequest): Promise<InvokeReply> {
+/** Loads the handler and runs it on `event`; `failed` when the import or the handler failed. */
+async function run(req: InvokeRequest, event: () => unknown): Promise<{ result: unknown } | { failed: 'load_error' | 'handler_error'; error: unknown }> {
   const deadline = Date.now() + req.timeoutMs;
   let fn: Handler;
   try {
     fn = await loadHandler(req.module, req.exportName);
   } catch (e) {
-    return { ok: false, failure: { kind: 'load_error', message: errorText(e) } };
+    return { failed: 'load_error', error: e };
   }
-  const v2 = req.format === '2.0';
-  let result: unknown;
   try {
-    const event = v2 ? buildEventV2(req) : buildEventV1(req);
-    result = await call(fn, event, lambdaContext(req, deadline));
+    return { result: await call(fn, event(), lambdaContext(req, deadline)) };
   } catch (e) {
-    return { ok: false, failure: { kind: 'handler_error', message: errorText(e) } };
+    return { failed: 'handler_error', error: e };
   }
-  const mapped = v2 ? mapResultV2(result) : mapResultV1(result);
+}
+
+export async function invoke(req: InvokeRequest): Promise<InvokeReply> {
+  const v2 = req.format === '2.0';
+  const r = await run(req, () => (v2 ? buildEventV2(req) : buildEventV1(req)));
+  if ('failed' in r) return { ok: false, failure: { kind: r.failed, message: errorText(r.error) } };
+  const mapped = v2 ? mapResultV2(r.result) : mapResultV1(r.result);
   if (!mapped.ok) return { ok: false, failure: { kind: 'bad_result', message: mapped.message } };
   return { ok: true, response: mapped.response };
+}
+
+/** A Lambda authorizer: its event, its answer checked (authorizer.ts). */
+export async function authorize(req: AuthorizeRequest): Promise<AuthorizeReply> {
+  const r = await run(req, () => buildAuthorizerEvent(req));
+  if ('failed' in r) return { ok: false, unauthorized: r.failed === 'handler_error' && isUnauthorizedError(r.error), failure: { kind: r.failed, message: errorText(r.error) } };
+  return parseAuthorizerResult(r.result, req);
 }

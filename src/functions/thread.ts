@@ -4,7 +4,7 @@
  * back batched too: one message per microtask checkpoint, bodies in the transfer list.
  */
 import { parentPort } from 'node:worker_threads';
-import { invoke, load, validate } from './runner.js';
+import { authorize, invoke, load, validate } from './runner.js';
 import type { ThreadResult, ThreadTask } from './types.js';
 
 const port = parentPort!;
@@ -36,6 +36,12 @@ function run(t: ThreadTask): void {
       invoke(t.req).then(
         (reply) => done({ id: t.id, reply }, reply.ok ? reply.response.body : null),
         (e: Error) => done({ id: t.id, reply: { ok: false, failure: { kind: 'handler_error', message: String(e?.message ?? e) } } }, null),
+      );
+      break;
+    case 'authorize':
+      authorize(t.req).then(
+        (authorized) => done({ id: t.id, authorized }, null),
+        (e: Error) => done({ id: t.id, authorized: { ok: false, unauthorized: false, failure: { kind: 'handler_error', message: String(e?.message ?? e) } } }, null),
       );
       break;
     case 'validate':

@@ -68,6 +68,39 @@ export type InvokeFailure =
 
 export type InvokeReply = { ok: true; response: MappedResponse } | { ok: false; failure: InvokeFailure };
 
+/**
+ * A Lambda authorizer call: the request as for an invocation (no body: AWS does not send it to
+ * authorizers) plus what the authorizer event needs.
+ */
+export interface AuthorizeRequest extends InvokeRequest {
+  auth: {
+    type: 'REQUEST' | 'TOKEN';
+    /** routeArn (2.0) / methodArn (1.0, TOKEN): arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path}. */
+    arn: string;
+    /** Identity source values in configured order (TOKEN: the token). */
+    identity: string[];
+    /** Payload 2.0 with enableSimpleResponses: the answer is { isAuthorized, context }. */
+    simpleResponses: boolean;
+  };
+}
+
+/** One statement of an authorizer's IAM policy, normalized (Action/Resource always arrays). */
+export interface PolicyStatement {
+  effect: 'Allow' | 'Deny';
+  actions: string[];
+  resources: string[];
+}
+
+/** What an authorizer decided, checked and normalized on the thread. */
+export type AuthorizerDecision =
+  | { kind: 'simple'; isAuthorized: boolean; context: Record<string, unknown> | null }
+  | { kind: 'policy'; principalId: string | null; statements: PolicyStatement[]; context: Record<string, unknown> | null; usageIdentifierKey: string | null };
+
+/** `unauthorized`: the authorizer failed with "Unauthorized" (AWS answers 401); any other failure is a 500. */
+export type AuthorizeReply =
+  | { ok: true; decision: AuthorizerDecision }
+  | { ok: false; unauthorized: boolean; failure: InvokeFailure };
+
 /** Body validation on a function thread (bodies above the inline limit); the thread compiles `spec` once per key. */
 export interface ValidateTask {
   /** Identifies the route's validator (plan version + route id): compiled once per thread. */
@@ -88,6 +121,7 @@ export interface ValidateReply {
 /** One task in a batch posted to a function thread. */
 export type ThreadTask =
   | { id: number; kind: 'invoke'; req: InvokeRequest }
+  | { id: number; kind: 'authorize'; req: AuthorizeRequest }
   | { id: number; kind: 'validate'; task: ValidateTask }
   | { id: number; kind: 'load'; handlers: { module: string; exportName: string }[] };
 
@@ -95,6 +129,7 @@ export type ThreadTask =
 export interface ThreadResult {
   id: number;
   reply?: InvokeReply;
+  authorized?: AuthorizeReply;
   validated?: ValidateReply;
   loaded?: { module: string; exportName: string; error: string }[];
   error?: string;

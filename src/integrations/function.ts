@@ -7,7 +7,8 @@ import { hostWithoutPort, type RequestContext } from '../worker/context.js';
 import { readBody } from '../worker/body.js';
 import { sendComplete, sendError } from '../worker/respond.js';
 
-export interface FunctionRouteOptions {
+/** A handler and what its events say about the route. */
+export interface FunctionTarget {
   pool: FunctionPool;
   module: string;
   exportName: string;
@@ -19,9 +20,25 @@ export interface FunctionRouteOptions {
   stage: string;
   apiId: string;
   stageVariables: Record<string, string> | null;
+}
+
+export interface FunctionRouteOptions extends FunctionTarget {
   maxBodyBytes: number;
   /** Counts failures by kind (worker metrics). */
   onFailure?: (kind: string) => void;
+}
+
+/** What a function thread needs to build the event for this request: strings the uWS thread already has. */
+export function invokeRequestOf(ctx: RequestContext, o: FunctionTarget, body: ArrayBuffer | null): InvokeRequest {
+  return {
+    module: o.module, exportName: o.exportName, format: o.format, timeoutMs: o.timeoutMs,
+    functionName: o.functionName, memoryLimitInMB: o.memoryMB,
+    method: ctx.method, rawPath: ctx.url, query: ctx.query, headers: ctx.headers, sourceIp: ctx.ip,
+    requestId: ctx.requestId, requestTimeEpochMs: epochFromMono(ctx.startMs), routeKey: o.routeKey, stage: o.stage,
+    pathParameters: ctx.params, stageVariables: o.stageVariables,
+    domainName: hostWithoutPort(ctx.host), apiId: o.apiId, accountId: ACCOUNT_ID, body,
+    ...(ctx.authorizer !== null ? { authorizer: ctx.authorizer } : {}),
+  };
 }
 
 /** A fixed stand-in account id for events and ARNs (AWS's documentation examples use this one). */
@@ -36,15 +53,7 @@ export function compileFunction(o: FunctionRouteOptions): (ctx: RequestContext) 
   const fail = o.onFailure ?? (() => {});
 
   function invoke(ctx: RequestContext, body: ArrayBuffer | null): void {
-    const req: InvokeRequest = {
-      module: o.module, exportName: o.exportName, format: o.format, timeoutMs: o.timeoutMs,
-      functionName: o.functionName, memoryLimitInMB: o.memoryMB,
-      method: ctx.method, rawPath: ctx.url, query: ctx.query, headers: ctx.headers, sourceIp: ctx.ip,
-      requestId: ctx.requestId, requestTimeEpochMs: epochFromMono(ctx.startMs), routeKey: o.routeKey, stage: o.stage,
-      pathParameters: ctx.params, stageVariables: o.stageVariables,
-      domainName: hostWithoutPort(ctx.host), apiId: o.apiId, accountId: ACCOUNT_ID, body,
-      ...(ctx.authorizer !== null ? { authorizer: ctx.authorizer } : {}),
-    };
+    const req = invokeRequestOf(ctx, o, body);
     ctx.integrationStartMs = performance.now();
     // The pool enforces the function's timeout (its thread is terminated, as Lambda ends a timed-out environment).
     o.pool.invoke(req).then(

@@ -334,6 +334,12 @@ function errorFor(err: UpstreamError): GatewayError {
   }
 }
 
+/** X-Forwarded-Proto sent upstream: what the client spoke to the gateway (the worker sets it from listen.tls). */
+let forwardedProto = 'http';
+export function setForwardedProto(proto: 'http' | 'https'): void {
+  forwardedProto = proto;
+}
+
 /** Compiles the http_proxy phase of one route. */
 export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => void {
   const pathParts = opts.pathTemplate;
@@ -359,7 +365,7 @@ export function compileHttpProxy(opts: ProxyOptions): (ctx: RequestContext) => v
     }
     // "keep-alive" / "close" name no header: only other tokens need the (slow) removal pass.
     if (connectionTokens !== undefined && !KEEPALIVE_OR_CLOSE.test(connectionTokens)) block = dropConnectionTokens(block, connectionTokens);
-    block += `x-forwarded-for: ${xff === '' ? ctx.ip : `${xff}, ${ctx.ip}`}\r\nx-forwarded-proto: http\r\n`;
+    block += `x-forwarded-for: ${xff === '' ? ctx.ip : `${xff}, ${ctx.ip}`}\r\nx-forwarded-proto: ${forwardedProto}\r\n`;
     if (ctx.host !== '') block += `x-forwarded-host: ${ctx.host}\r\n`;
     block += `${hooks.requestIdHeader}: ${ctx.requestId}\r\n${staticHeaders}`;
 

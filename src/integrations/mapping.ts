@@ -97,6 +97,18 @@ function queryMap(q: string): Record<string, string> {
   return out;
 }
 
+/**
+ * `$context.authorizer`: a Lambda authorizer's principalId and context keys ($context.authorizer.key),
+ * a JWT authorizer's claims and scopes ($context.authorizer.claims.sub); {} without an authorizer.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference
+ */
+function templateAuthorizer(auth: Record<string, unknown> | null): Record<string, unknown> {
+  if (auth === null) return {};
+  const lambda = auth['lambda'] as Record<string, unknown> | undefined;
+  if (lambda !== undefined) return auth['principalId'] !== undefined ? { ...lambda, principalId: auth['principalId'] } : { ...lambda };
+  return (auth['jwt'] as Record<string, unknown> | undefined) ?? auth;
+}
+
 /** $input params and $context for a request (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html). */
 export function templateInput(ctx: RequestContext, mc: MappingContext, body: string): TemplateInput {
   const header: Record<string, string> = {};
@@ -111,6 +123,7 @@ export function templateInput(ctx: RequestContext, mc: MappingContext, body: str
       resourcePath: mc.resourcePath, resourceId: mc.routeKey, path: ctx.url, protocol: 'HTTP/1.1', stage: mc.stage,
       domainName: hostWithoutPort(ctx.host), requestTime: clfTime(epoch), requestTimeEpoch: epoch,
       identity: { sourceIp: ctx.ip, userAgent: header['user-agent'] ?? '' },
+      authorizer: templateAuthorizer(ctx.authorizer),
     },
     stageVariables: mc.stageVariables,
   };

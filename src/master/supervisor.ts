@@ -88,6 +88,8 @@ export class Supervisor {
     // uWS listens with SO_REUSEPORT, which would silently share the port with a stale gateway; a plain
     // bind first turns "port in use" into a clear error.
     await assertPortFree(host, port);
+    const redirect = this.config.listen.tls?.redirectHttp;
+    if (redirect !== undefined) await assertPortFree(host, redirect.port);
     await this.startAdmin();
     const n = resolveWorkers(this.config.workers);
     for (let i = 0; i < n; i++) this.slots.push({ index: i, worker: null, startedAt: 0, crashes: 0, restartTimer: null, gaveUp: false });
@@ -97,7 +99,7 @@ export class Supervisor {
       await this.shutdown(1, `workers failed to start: ${failed}`);
       throw new Error(`workers failed to start: ${failed}`);
     }
-    this.log.info({ workers: n, listen: `${host}:${port}`, admin: this.config.admin.enabled ? `${this.config.admin.host}:${this.config.admin.port}` : 'off' }, 'gateway started');
+    this.log.info({ workers: n, listen: `${this.config.listen.tls ? 'https' : 'http'}://${host}:${port}`, ...(redirect ? { redirectHttp: redirect.port } : {}), admin: this.config.admin.enabled ? `${this.config.admin.host}:${this.config.admin.port}` : 'off' }, 'gateway started');
     process.on('SIGTERM', () => void this.shutdown(0, 'SIGTERM'));
     process.on('SIGINT', () => void this.shutdown(0, 'SIGINT'));
     process.on('SIGHUP', () => void this.reload());
@@ -246,6 +248,13 @@ export class Supervisor {
     }
     if (next.listen.port !== this.config.listen.port || next.listen.host !== this.config.listen.host) {
       this.log.warn('listen address changes need a restart; keeping the current one');
+      next = { ...next, listen: this.config.listen };
+    }
+    // Certificates are re-read by every new worker (renewed files take effect on reload); switching
+    // HTTP <-> HTTPS or the redirect port would mix schemes on one port while workers roll.
+    const cur = this.config.listen.tls;
+    if ((next.listen.tls === undefined) !== (cur === undefined) || next.listen.tls?.redirectHttp?.port !== cur?.redirectHttp?.port) {
+      this.log.warn('turning TLS on/off or changing listen.tls.redirectHttp.port needs a restart; keeping the current listen settings');
       next = { ...next, listen: this.config.listen };
     }
     this.log.info('reload: rolling workers');

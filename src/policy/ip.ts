@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import type { GatewayError } from '../errors.js';
+import { accessDenied, type GatewayError } from '../errors.js';
 import type { RequestContext } from '../worker/context.js';
 import { sendErrorSync } from '../worker/respond.js';
 
@@ -51,9 +51,7 @@ function refusal(resource: string, kind: 'deny' | 'none'): GatewayError {
   const message = kind === 'deny'
     ? `User: anonymous is not authorized to perform: execute-api:Invoke on resource: ${resource} with an explicit deny`
     : `User: anonymous is not authorized to perform: execute-api:Invoke on resource: ${resource} because no resource-based policy allows the execute-api:Invoke action`;
-  // AWS spells this body's key "Message" (an IAM authorization failure, not a gateway response).
-  const body = JSON.stringify({ Message: message });
-  return { code: 'ACCESS_DENIED', status: 403, statusLine: '403 Forbidden', message, body };
+  return accessDenied(message);
 }
 
 /** Checks the request's client address against every policy (API, then route); 403 on refusal. */

@@ -9,6 +9,8 @@ import { checkPath } from '../router/index.js';
 import { clientIpOf } from '../policy/ip.js';
 import { RequestContext } from './context.js';
 import { hooks, sendErrorSync, watchAbort } from './respond.js';
+import { createTlsApp, redirectHandler } from './tls.js';
+import type { Tls } from '../config/schema.js';
 
 /**
  * The worker's uWS app: one `any('/*')` handler that copies what it needs from `req` synchronously,
@@ -36,6 +38,8 @@ export interface AppOptions {
   started: () => void;
   /** Called for every finished request (metrics, access log). */
   completed: (ctx: RequestContext) => void;
+  /** listen.tls: serve HTTPS (SSLApp, SNI certificates) instead of plain HTTP. */
+  tls?: Tls;
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -61,6 +65,9 @@ export class GatewayApp {
   plan: Plan;
   private readonly opts: AppOptions;
   private listenSocket: us_listen_socket | null = null;
+  private redirectSocket: us_listen_socket | null = null;
+  /** The port listen() got: what the redirect listener puts in Location unless httpsPort says otherwise. */
+  private port = 0;
   /** Requests accepted and not finished: drain waits for this to reach 0. */
   inflight = 0;
   private lastActivity = Date.now();
@@ -74,8 +81,9 @@ export class GatewayApp {
       this.lastActivity = Date.now(); // drain bookkeeping only
       opts.completed(ctx);
     };
-    this.app = uws.App();
-    this.app.any('/*', (res, req) => this.handle(res, req));
+    const handler = (res: HttpResponse, req: HttpRequest) => this.handle(res, req);
+    if (opts.tls === undefined) this.app = uws.App().any('/*', handler);
+    else this.app = createTlsApp(opts.tls, (a) => { a.any('/*', handler); });
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -86,6 +94,22 @@ export class GatewayApp {
           return;
         }
         this.listenSocket = sock;
+        this.port = uws.us_socket_local_port(sock as never);
+        resolve(this.port);
+      });
+    });
+  }
+
+  /**
+   * listen.tls.redirectHttp: a plain-HTTP listener on `port` answering every request with a redirect
+   * to https:// on this host (call after listen()). Resolves the port it got.
+   */
+  listenRedirect(host: string, port: number, status: number, httpsPort: number | undefined): Promise<number> {
+    const app = uws.App().any('/*', redirectHandler(status, () => httpsPort ?? this.port));
+    return new Promise((resolve, reject) => {
+      app.listen(host, port, (sock) => {
+        if (sock === false) return reject(new Error(`cannot listen on ${host}:${port} (listen.tls.redirectHttp)`));
+        this.redirectSocket = sock;
         resolve(uws.us_socket_local_port(sock as never));
       });
     });
@@ -97,6 +121,10 @@ export class GatewayApp {
     if (this.listenSocket !== null) {
       uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
+    }
+    if (this.redirectSocket !== null) {
+      uws.us_listen_socket_close(this.redirectSocket);
+      this.redirectSocket = null;
     }
   }
 

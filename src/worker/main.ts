@@ -8,6 +8,7 @@ import { epochFromMono } from '../observability/clock.js';
 import { createLogger } from '../observability/log.js';
 import { startSnapshotReporter, WorkerMetrics } from '../observability/metrics.js';
 import { GatewayApp } from './app.js';
+import { setForwardedProto } from '../integrations/http-proxy.js';
 import type { RequestContext } from './context.js';
 import { createSharedState, EVENTS_CHANNEL, type SharedEvent, type SharedState } from '../store/runtime.js';
 import { RedisStore } from '../store/redis.js';
@@ -120,8 +121,12 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       trustIncomingRequestId: config.requestId.trustIncoming,
       started: () => wm.requestStarted(),
       completed,
+      ...(config.listen.tls !== undefined ? { tls: config.listen.tls } : {}),
     });
+    setForwardedProto(config.listen.tls !== undefined ? 'https' : 'http');
     const port = await app.listen(config.listen.host, config.listen.port);
+    const redirect = config.listen.tls?.redirectHttp;
+    if (redirect !== undefined) await app.listenRedirect(config.listen.host, redirect.port, redirect.status, redirect.httpsPort);
     plan.start();
     send({ type: 'ready', port, planVersion: plan.version });
     reporter = startSnapshotReporter(wm, (snapshot) => send({ type: 'metrics', snapshot }));

@@ -79,6 +79,23 @@ export function sendErrorSync(ctx: RequestContext, err: GatewayError, closeConne
 }
 
 /**
+ * A refusal before the request body was read (authorization, policies, limits), inside the uWS
+ * handler (`sync`) or after an await. A client that sent a body gets `Connection: close`: the unread
+ * body would otherwise be parsed as the next request.
+ */
+export function refuse(ctx: RequestContext, err: GatewayError, sync: boolean, extra: readonly string[] | null = null): void {
+  const close = ctx.contentLength > 0 || ctx.chunked;
+  if (sync) sendErrorSync(ctx, err, close, extra);
+  else sendError(ctx, err, close, extra);
+}
+
+/** Calls the next phase: directly inside the uWS handler, through resume after an await. */
+export function proceed(ctx: RequestContext, next: (ctx: RequestContext) => void, sync: boolean): void {
+  if (sync) next(ctx);
+  else resume(ctx, next);
+}
+
+/**
  * Tells the request when the client goes away. Must run inside the uWS handler before anything
  * asynchronous starts; routes that may answer synchronously (mock, cache hits) skip it, and a phase
  * of such a route that turns out to need the integration arms it before calling on.

@@ -95,7 +95,7 @@ t.test('refusals: unsigned, tampered, unknown key, replay outside 5 minutes, a k
   const readerPost = await smithySigned('POST', '/items', '{}', { key: READER });
   const denied = await get(gw.port, '/items', { method: 'POST', headers: readerPost, body: '{}' });
   t.equal(denied.status, 403, 'READER may only GET');
-  t.match(JSON.parse(denied.body).message, /is not authorized to perform: execute-api:Invoke on resource: api\/\$default\/POST \/items/);
+  t.match(JSON.parse(denied.body).Message, /is not authorized to perform: execute-api:Invoke on resource: api\/\$default\/POST \/items/);
   t.equal((await get(gw.port, '/me', { headers: await smithySigned('GET', '/me', undefined, { key: READER }) })).status, 200, 'READER may GET');
   t.equal((await get(gw.port, '/open')).status, 200, 'routes without AWS_IAM stay open');
 });
