@@ -221,6 +221,7 @@ export function withLambdaAuthorizer(next: (ctx: RequestContext) => void, spec: 
     ctx.authorizer = principalId === null
       ? { lambda: context, integrationLatency: out.latencyMs }
       : { lambda: context, principalId, integrationLatency: out.latencyMs };
+    if (d.kind === 'policy') ctx.usageIdentifierKey = d.usageIdentifierKey;
     if (o.forwardContext.length > 0) forwardHeaders(ctx, o.forwardContext, (k) => (k === 'principalId' && principalId !== null ? principalId : Object.hasOwn(context, k) ? context[k] : undefined));
     proceed(ctx, next, sync);
   };

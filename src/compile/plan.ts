@@ -335,7 +335,11 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       if (gatewayBucket !== null) fixed.push(gatewayBucket);
       const apiKeyRequired = r.apiKeyRequired ?? api.apiKeyRequired;
       if (fixed.length > 0 || apiKeyRequired || api.clientIpThrottle !== undefined) {
-        route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
+        if (apiKeyRequired && api.apiKeySource === 'AUTHORIZER' && !(r.authorizer !== undefined && lambdaAuthorizers.has(r.authorizer))) {
+          issues.push({ path: `${where}.apiKeyRequired`, message: 'apiKeySource AUTHORIZER: the key comes from a Lambda authorizer (usageIdentifierKey), and this route has none' });
+          return;
+        }
+        route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, apiKeySource: api.apiKeySource, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
         route.sync = route.sync && sharedIsSync;
       }
       // Authorization before usage plans and throttling, as AWS orders them.

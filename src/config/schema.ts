@@ -487,6 +487,10 @@ export const ApiSchema = Type.Object(
     throttle: Type.Optional(Type.Object(ThrottleSchema.properties, { additionalProperties: false, description: "the stage's default route throttling: each route gets its own bucket with these limits (AWS defaultRouteSettings)" })),
     clientIpThrottle: Type.Optional(Type.Object(ThrottleSchema.properties, { additionalProperties: false, description: 'a bucket per client IP for every route of this stage (beyond AWS; the IP is the peer address)' })),
     apiKeyRequired: Type.Boolean({ default: false, description: 'every route requires x-api-key unless the route says otherwise' }),
+    apiKeySource: StringEnum(['HEADER', 'AUTHORIZER'] as const, {
+      default: 'HEADER',
+      description: "AWS apiKeySource: the x-api-key header, or the usageIdentifierKey a Lambda authorizer's policy answer returns",
+    }),
     cache: StageCacheSchema,
     cors: Type.Optional(CorsSchema),
     ipPolicy: Type.Optional(IpPolicySchema),

@@ -59,6 +59,8 @@ export interface RouteLimits {
   stageId: string;
   routeKey: string;
   apiKeyRequired: boolean;
+  /** Where the key comes from: the x-api-key header, or a Lambda authorizer's usageIdentifierKey (AWS apiKeySource). */
+  apiKeySource: 'HEADER' | 'AUTHORIZER';
   /** Route bucket and gateway bucket, built once. */
   fixed: Limit[];
   clientIp: Throttle | null;
@@ -142,8 +144,8 @@ export function withLimits(next: (ctx: RequestContext) => void, spec: RouteLimit
 
   return function limits(ctx: RequestContext): void {
     if (!spec.apiKeyRequired) return decide(ctx, withIp(ctx, spec.fixed), true);
-    const value = ctx.header('x-api-key');
-    if (value === undefined || value === '') return forbid(ctx, true);
+    const value = spec.apiKeySource === 'HEADER' ? ctx.header('x-api-key') : ctx.usageIdentifierKey;
+    if (value === undefined || value === null || value === '') return forbid(ctx, true);
     const r = rt.keys.lookup(value);
     if (!(r instanceof Promise)) return withKey(ctx, r, true);
     r.then((rec) => {

@@ -57,6 +57,8 @@ export class RequestContext {
   authorizer: Record<string, unknown> | null;
   /** The API key the request presented, once the limits phase has accepted it. */
   apiKey: ApiKeyRecord | null;
+  /** A Lambda authorizer's usageIdentifierKey (the API key when apiKeySource is AUTHORIZER). */
+  usageIdentifierKey: string | null;
   /** Told once when the request is over, however it ended (the cache's recorder). */
   onFinish: ((ctx: RequestContext) => void) | null;
   /** An abort handler is registered (watchAbort). */
@@ -91,6 +93,7 @@ export class RequestContext {
     this.abortable = null;
     this.body = null;
     this.apiKey = null;
+    this.usageIdentifierKey = null;
     this.authorizer = null;
     this.onFinish = null;
     this.watching = false;

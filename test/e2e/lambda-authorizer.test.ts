@@ -19,6 +19,8 @@ t.teardown(() => up.close());
 
 const gw = await startGateway({
   throttling: { gateway: false },
+  usagePlans: { partners: { quota: { limit: 2, period: 'DAY' }, apiStages: [{ api: 'keyed', stage: 'keyed' }] } },
+  apiKeys: [{ name: 'partner', value: 'partner-key-0123456789abcdef', usagePlans: ['partners'] }],
   // One thread: the fixture's call counter then tells a cached answer from a fresh call.
   functions: { threads: 1 },
   apis: [{
@@ -52,6 +54,14 @@ const gw = await startGateway({
       { route: 'GET /simple', authorizer: 'simple', integration: whoami() },
       { route: 'GET /fast', authorizer: 'fast', integration: { type: 'mock', body: 'fast' } },
     ],
+  }, {
+    // REST's apiKeySource AUTHORIZER: the API key is the authorizer's usageIdentifierKey, not x-api-key.
+    name: 'keyed',
+    stage: 'keyed',
+    apiKeyRequired: true,
+    apiKeySource: 'AUTHORIZER',
+    authorizers: { tok: { type: 'token', handler: `${AUTH}#token` } },
+    routes: [{ route: 'GET /k', authorizer: 'tok', integration: { type: 'mock', body: 'keyed' } }],
   }],
 });
 t.teardown(() => gw.stop());
@@ -193,6 +203,17 @@ t.test('forwardContext: context values reach the upstream as headers; client cop
   t.equal(inj['x-injected'], undefined, 'no header smuggled');
 });
 
+t.test('apiKeySource AUTHORIZER: the usageIdentifierKey is the API key (its usage plan applies); x-api-key is not read', async (t) => {
+  const k = (token: string, headers: Record<string, string> = {}) => get(gw.port, '/keyed/k', { headers: { authorization: token, ...headers } });
+  t.equal((await k('allow', { 'x-api-key': 'partner-key-0123456789abcdef' })).status, 403, 'no usageIdentifierKey: 403 even with a valid x-api-key');
+  t.equal((await k('with-unknown-key')).status, 403, 'an unknown key: 403');
+  t.equal((await k('with-key')).status, 200);
+  t.equal((await k('with-key')).status, 200);
+  const over = await k('with-key');
+  t.equal(over.status, 429, "the key's plan quota (2 a day) counts these requests");
+  t.same(json(over.body), { message: 'Limit Exceeded' });
+});
+
 t.test('mapping templates read $context.authorizer', async (t) => {
   const r = await call('/mapped', { authorization: 'allow' });
   t.equal(r.status, 200);
@@ -216,6 +237,11 @@ t.test('config errors name the authorizer setting', async (t) => {
     t.equal(r.status, 1, JSON.stringify(authorizer));
     t.match(r.stderr, re, JSON.stringify(authorizer));
   }
+  const keyed = join(dir, 'keyed.json');
+  writeFileSync(keyed, JSON.stringify({ apis: [{ name: 'a', apiKeySource: 'AUTHORIZER', routes: [{ route: 'GET /', apiKeyRequired: true, integration: { type: 'mock' } }] }] }));
+  const rk = spawnSync(process.execPath, [CLI, 'validate', '--config', keyed], { encoding: 'utf8' });
+  t.equal(rk.status, 1);
+  t.match(rk.stderr, /apiKeyRequired: apiKeySource AUTHORIZER: the key comes from a Lambda authorizer/);
   const f = join(dir, 'scopes.json');
   writeFileSync(f, JSON.stringify({ apis: [{ name: 'a', authorizers: { x: { type: 'token', handler: `${AUTH}#token` } }, routes: [{ route: 'GET /', authorizer: 'x', authorizationScopes: ['s'], integration: { type: 'mock' } }] }] }));
   const r = spawnSync(process.execPath, [CLI, 'validate', '--config', f], { encoding: 'utf8' });
