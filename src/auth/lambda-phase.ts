@@ -1,3 +1,4 @@
+import { IDENTITY_CONTEXT_VARIABLES } from '../config/schema.js';
 import { accessDenied, Errors } from '../errors.js';
 import { forEachQueryPair } from '../functions/payload.js';
 import { PoolError } from '../functions/pool.js';
@@ -38,8 +39,8 @@ export interface AuthorizedRoute {
   stageVariables: Record<string, string>;
 }
 
-/** `$context.X` identity sources we can give, by the context variable's name. */
-const CONTEXT_SOURCES: Record<string, (ctx: RequestContext, r: AuthorizedRoute) => string> = {
+/** `$context.X` identity sources, by the context variable's name. */
+const CONTEXT_SOURCES: Record<(typeof IDENTITY_CONTEXT_VARIABLES)[number], (ctx: RequestContext, r: AuthorizedRoute) => string> = {
   routeKey: (_c, r) => r.routeKey,
   stage: (_c, r) => r.stage,
   apiId: (_c, r) => r.apiId,
@@ -82,7 +83,7 @@ export function compileIdentitySource(expr: string, route: AuthorizedRoute): Ide
   }
   if (e.startsWith('$context.')) {
     const name = e.slice('$context.'.length);
-    const get = Object.hasOwn(CONTEXT_SOURCES, name) ? CONTEXT_SOURCES[name]! : undefined;
+    const get = Object.hasOwn(CONTEXT_SOURCES, name) ? CONTEXT_SOURCES[name as keyof typeof CONTEXT_SOURCES] : undefined;
     if (get === undefined) throw new Error(`identity source "${expr}": supported context variables are ${Object.keys(CONTEXT_SOURCES).map((k) => `$context.${k}`).join(', ')}`);
     return (ctx) => get(ctx, route);
   }

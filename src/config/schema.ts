@@ -376,6 +376,9 @@ export const JwtAuthorizerSchema = Type.Object(
  */
 const IDENTITY_SOURCE_PATTERN = '^(\\$request\\.(header|querystring)\\.[^\\s]+|method\\.request\\.(header|querystring)\\.[^\\s]+|\\$?context\\.[A-Za-z.]+|\\$?stageVariables\\.[A-Za-z0-9_]+)$';
 
+/** The `$context.X` variables a Lambda authorizer identity source may name (the gateway reads them per request). */
+export const IDENTITY_CONTEXT_VARIABLES = ['routeKey', 'stage', 'apiId', 'httpMethod', 'path', 'domainName', 'requestId', 'identity.sourceIp', 'identity.userAgent'] as const;
+
 const lambdaAuthorizerProps = {
   handler: Type.String({
     pattern: '^[^#]+(#[A-Za-z_$][A-Za-z0-9_$]*)?$',

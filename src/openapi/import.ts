@@ -17,6 +17,8 @@
  *  - basePath → stage:      https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-import-api-basePath.html
  *  - HTTP API definitions:  https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-open-api.html
  *  - Shared integrations:   https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-extensions-integrations.html
+ *  - Authorization (securitySchemes, security, x-amazon-apigateway-authorizer / -authtype / -auth /
+ *    -api-key-source): see src/openapi/security.ts, which cites its pages.
  *
  * Whatever cannot be mapped is reported as a warning (with the document path) or, when it would
  * make the route wrong, the route is skipped with a warning naming it. The whole document is
@@ -30,6 +32,7 @@ import { checkHttpUrl, parseRouteKey, templateVariables, urlPath, type RoutePara
 import { HEADER_NAME_PATTERN, PASSTHROUGH } from '../config/schema.js';
 import { FUNCTION_NAME, parseLambdaUri } from './lambda.js';
 import { isObj, ModelConverter, type Draft, type Obj, type Seg } from './models.js';
+import { AUTH, Security } from './security.js';
 
 export interface ImportOptions {
   /** Directory holding <functionName>.mjs|.cjs|.js files that export `handler`, for Lambda ARNs (CLI --functions DIR). */
@@ -151,6 +154,7 @@ class Importer {
   private readonly consumed = new Set<string>();
   private readonly usedIntegrations = new Set<string>();
   private models!: ModelConverter;
+  private security!: Security;
   private validators = new Map<string, Validator>();
   private handlers: Record<string, string> = {};
 
@@ -210,9 +214,13 @@ class Importer {
 
     this.readValidators();
     this.readHandlers();
-    if (Array.isArray(doc['security']) && doc['security'].some((r) => isObj(r) && Object.keys(r).length > 0)) {
-      this.warn(['security'], `authorization (${securityNames(doc['security'])}) is not supported yet: routes are imported without it`);
-    }
+    this.security = new Security({
+      doc,
+      warn: (segs, message) => this.warn(segs, message),
+      consume: (segs) => this.consumed.add(segKey(segs)),
+      deref: (value, at, what) => this.deref(value, at, what),
+      findHandler: (name, uriAt, skipped) => this.findHandler(name, uriAt, skipped),
+    });
 
     const routes = this.routes(prefix);
     if (isObj(components[INTEGRATIONS])) {
@@ -220,6 +228,7 @@ class Importer {
         if (!this.usedIntegrations.has(name)) this.warn(['components', INTEGRATIONS, name], 'integration not referenced by any operation: ignored');
       }
     }
+    const authorizers = this.security.authorizers();
     this.walkExtensions();
 
     if (this.issues.length) this.fail();
@@ -230,6 +239,8 @@ class Importer {
       this.fail();
     }
 
+    if (this.security.keysFromAuthorizer) api['apiKeySource'] = 'AUTHORIZER';
+    if (Object.keys(authorizers).length) api['authorizers'] = authorizers;
     api['routes'] = routes;
     if (Object.keys(models).length) api['models'] = models;
     api['modelSchemaDraft'] = draft;
@@ -370,6 +381,7 @@ class Importer {
         // The operation's own extensions are ours to report on, whatever happens to the route.
         this.consumed.add(segKey([...opSegs, INTEGRATION]));
         this.consumed.add(segKey([...opSegs, VALIDATOR]));
+        this.consumed.add(segKey([...opSegs, AUTH]));
         if (!GATEWAY_METHODS.has(method) && method !== 'ANY') {
           this.warn(opSegs, `${method} ${routePath} skipped: the gateway does not route ${method} requests`);
           continue;
@@ -408,12 +420,13 @@ class Importer {
     }
     const integration = this.integration(integ.value, integ.at, route);
     if (!integration) return null;
+    // Authorization that cannot be imported skips the route (never imported open).
+    const auth = this.security.route(op, at, route.key);
+    if (!auth) return null;
     const out: Obj = { route: route.key, integration };
     const validation = this.requestValidation(op, at, route, pathParams, pathParamsAt);
     if (validation) out['requestValidation'] = validation;
-    if (Array.isArray(op['security']) && op['security'].some((r) => isObj(r) && Object.keys(r).length > 0)) {
-      this.warn([...at, 'security'], `${route.key}: authorization (${securityNames(op['security'])}) is not supported yet: imported without it`);
-    }
+    Object.assign(out, auth);
     return out;
   }
 
@@ -620,7 +633,7 @@ class Importer {
     if (ref.qualifier !== undefined && ref.qualifier !== '$LATEST') {
       this.warn([...at, 'uri'], `${route.key}: function qualifier :${ref.qualifier} (alias or version) ignored: the local ${ref.name} handler is used`);
     }
-    const handler = this.findHandler(ref.name, at, route);
+    const handler = this.findHandler(ref.name, [...at, 'uri'], `${route.key} skipped`);
     if (!handler) return null;
 
     // HTTP APIs carry payloadFormatVersion (1.0 or 2.0); REST APIs do not and always send 1.0.
@@ -644,8 +657,9 @@ class Importer {
   /**
    * Lambda function name → handler: a name from the given functions.handlers (kept as the name,
    * which the loader resolves), else `<functionsDir>/<name>.mjs|.cjs|.js` as an absolute path.
+   * Warnings go to `uriAt` (the ARN's field); none found → `${skipped}: no handler …` and null.
    */
-  private findHandler(name: string, at: Seg[], route: RouteInfo): string | null {
+  private findHandler(name: string, uriAt: Seg[], skipped: string): string | null {
     const looked: string[] = [];
     if (Object.hasOwn(this.handlers, name)) {
       const spec = this.handlers[name]!;
@@ -653,7 +667,7 @@ class Importer {
       const file = hash < 0 ? spec : spec.slice(0, hash);
       const abs = isAbsolute(file) ? file : resolve(this.opts.baseDir, file);
       if (HANDLER_EXTS.includes(extname(abs)) && existsSync(abs)) return name;
-      this.warn([...at, 'uri'], `functions.handlers.${name} (${spec}) does not resolve to a .mjs/.cjs/.js file from ${this.opts.baseDir}`);
+      this.warn(uriAt, `functions.handlers.${name} (${spec}) does not resolve to a .mjs/.cjs/.js file from ${this.opts.baseDir}`);
       looked.push(`functions.handlers.${name}`);
     }
     if (this.opts.functionsDir !== undefined) {
@@ -662,14 +676,14 @@ class Importer {
         const file = resolve(dir, name + ext);
         if (!existsSync(file)) continue;
         if (!/\bhandler\b/.test(readFileSync(file, 'utf8'))) {
-          this.warn([...at, 'uri'], `${file} does not seem to export handler (the gateway checks it at start)`);
+          this.warn(uriAt, `${file} does not seem to export handler (the gateway checks it at start)`);
         }
         return `${file}#handler`;
       }
       looked.push(`${resolve(dir, name)}.mjs, .cjs or .js`);
     }
     const where = looked.length ? `looked for ${looked.join(' and ')}` : 'no functions directory or named handlers were given';
-    this.warn([...at, 'uri'], `${route.key} skipped: no handler for Lambda function ${name} (${where})`);
+    this.warn(uriAt, `${skipped}: no handler for Lambda function ${name} (${where})`);
     return null;
   }
 
@@ -900,12 +914,6 @@ class Importer {
       this.warn(segs, `${k} is not an API Gateway extension: ignored${count > 1 ? ` (${count} occurrences, first here)` : ''}`);
     }
   }
-}
-
-function securityNames(reqs: unknown[]): string {
-  const names = new Set<string>();
-  for (const r of reqs) if (isObj(r)) for (const k of Object.keys(r)) names.add(k);
-  return [...names].join(', ');
 }
 
 /**
