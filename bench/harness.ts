@@ -122,7 +122,7 @@ export function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{
 /** One request as the load generator would send it (method, headers, body). */
 export function httpCall(port: number, path: string, spec: LoadRequest, timeoutMs = 5000): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, method: spec.method ?? 'GET', headers: spec.headers }, (res) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false, method: spec.method ?? 'GET', headers: firstHeaders(spec) }, (res) => {
       let body = '';
       res.on('data', (c) => { body += c; });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
@@ -250,6 +250,18 @@ export interface LoadRequest {
   method?: 'GET' | 'POST' | 'PUT';
   body?: Buffer;
   headers?: Record<string, string>;
+  /**
+   * Each request carries the next of `values` in `header` (over `headers`): one rotation shared by
+   * all connections, so consecutive requests differ and a value comes back only after all the others
+   * (more values than a server-side cache holds: every request misses it). Single-line values.
+   */
+  rotate?: { header: string; values: string[] };
+}
+
+/** The headers of the first request (the rotation's first value), for a one-off check. */
+export function firstHeaders(req: LoadRequest): Record<string, string> | undefined {
+  if (req.rotate === undefined) return req.headers;
+  return { ...req.headers, [req.rotate.header]: req.rotate.values[0]! };
 }
 
 export interface LoadResult {
@@ -274,7 +286,19 @@ export function runAutocannon(url: string, connections: number, durationS: numbe
   return new Promise((resolve, reject) => {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    const opts = { url, connections, duration: durationS, pipelining: 1, method: req.method ?? 'GET', body: req.body, headers: req.headers };
+    const opts: Record<string, unknown> = { url, connections, duration: durationS, pipelining: 1, method: req.method ?? 'GET', body: req.body, headers: req.headers };
+    if (req.rotate !== undefined) {
+      // One request template rebuilt per request; the counter is shared by every connection.
+      const { header, values } = req.rotate;
+      let i = 0;
+      opts.requests = [{
+        setupRequest: (r: { headers: Record<string, string> }) => {
+          r.headers[header] = values[i]!;
+          i = (i + 1) % values.length;
+          return r;
+        },
+      }];
+    }
     const inst = autocannon(opts, (err, r) => {
       onAbort = null;
       const wallS = (performance.now() - t0) / 1000;
@@ -330,7 +354,7 @@ export function parseWrk(out: string): Omit<LoadResult, 'wallS' | 'genCpu' | 'to
 export async function runWrk(url: string, connections: number, durationS: number, req: LoadRequest = {}): Promise<LoadResult> {
   // Method, headers and body go through a Lua script (wrk has no flag for a body).
   let lua: string | null = null;
-  if (req.method !== undefined || req.body !== undefined || req.headers !== undefined) {
+  if (req.method !== undefined || req.body !== undefined || req.headers !== undefined || req.rotate !== undefined) {
     lua = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), 'request.lua');
     // Lua string literal: printable ASCII as is, everything else as a 3-digit decimal escape.
     const str = (b: Buffer | string) => {
@@ -341,6 +365,17 @@ export async function runWrk(url: string, connections: number, durationS: number
     const lines = [`wrk.method = "${req.method ?? 'GET'}"`];
     if (req.body !== undefined) lines.push(`wrk.body = ${str(req.body)}`);
     for (const [k, v] of Object.entries(req.headers ?? {})) lines.push(`wrk.headers[${str(k)}] = ${str(v)}`);
+    if (req.rotate !== undefined) {
+      // The values one a line in a file beside the script; wrk calls request() for every request (-t1: one rotation).
+      const { header, values } = req.rotate;
+      if (values.length === 0 || values.some((v) => /[\r\n]/.test(v))) throw new Error('rotate: values must be a non-empty list of single-line strings');
+      const file = join(lua, '..', 'values.txt');
+      writeFileSync(file, `${values.join('\n')}\n`);
+      lines.push(
+        'local values = {}', `for line in io.lines(${str(file)}) do values[#values + 1] = line end`, 'local n, i = #values, 0',
+        `request = function() i = i % n + 1; wrk.headers[${str(header)}] = values[i]; return wrk.format() end`,
+      );
+    }
     writeFileSync(lua, `${lines.join('\n')}\n`);
   }
   const script = `wrk -t1 -c${connections} -d${durationS}s --latency ${lua ? `-s '${lua}' ` : ''}'${url}'; s=$?; echo "__STAT__ $(cat /proc/$$/stat)"; exit $s`;

@@ -40,7 +40,7 @@ export async function loadScenarios(): Promise<Scenario[]> {
     out.push(mod.default);
   }
   // Cheapest first, so a broken target shows early.
-  const order = ['mock-small', 'proxy-small', 'proxy-64k', 'proxy-1m-post', 'routes-1000', 'function', 'throttle', 'cache'];
+  const order = ['mock-small', 'proxy-small', 'proxy-64k', 'proxy-1m-post', 'routes-1000', 'function', 'throttle', 'jwt', 'cache'];
   const rank = (s: Scenario) => (order.includes(s.name) ? order.indexOf(s.name) : order.length);
   return out.sort((a, b) => rank(a) - rank(b));
 }

@@ -125,9 +125,13 @@ export interface ScenarioContext {
   fastifyMock(routes: { method: string; path: string }[], body: string): Promise<void>;
   /**
    * The gateway (1 worker) on these `apis`; the subject unless `role` says otherwise. As a subject it
-   * also starts every --compare build on the same config.
+   * also starts every --compare build on the same config. `request`: what the generator sends this
+   * target (and its --compare builds) instead of the scenario's request, on the same path.
    */
-  gateway(apis: unknown[], opts?: { name?: string; role?: Role; note?: string; config?: Record<string, unknown>; sidePids?: () => number[] }): Promise<void>;
+  gateway(
+    apis: unknown[],
+    opts?: { name?: string; role?: Role; note?: string; config?: Record<string, unknown>; sidePids?: () => number[]; request?: LoadRequest },
+  ): Promise<void>;
   /** A private redis-server for this scenario (null when redis-server is not installed: the caller skips its targets). */
   redis(): Promise<{ url: string; pids: () => number[] } | null>;
 }
@@ -139,6 +143,8 @@ interface Registered extends TargetInfo {
   pids: () => number[];
   sidePids?: () => number[];
   upstreamPids?: () => number[];
+  /** Instead of the scenario's request. */
+  request?: LoadRequest;
 }
 
 export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<ScenarioResult> {
@@ -269,7 +275,7 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
           // Re-read per run: a restarted worker has a new pid.
           const workers = () => { const c = childPids(h.proc.pid); return c.length > 0 ? c : h.workers; };
           add({
-            name: b.name, role, url: origin(h.port), pids: workers, sidePids: () => [h.proc.pid, ...(g.sidePids?.() ?? [])], upstreamPids,
+            name: b.name, role, url: origin(h.port), pids: workers, sidePids: () => [h.proc.pid, ...(g.sidePids?.() ?? [])], upstreamPids, request: g.request,
             note: g.note ?? (isMain ? 'this build, 1 worker' : `build of ${b.name.split('@')[1]}, 1 worker, same config`),
           }, slot);
         };
@@ -297,7 +303,7 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
     const ok: Registered[] = [];
     for (const t of targets) {
       try {
-        const r = await httpCall(Number(new URL(t.url).port), s.path, s.request ?? {});
+        const r = await httpCall(Number(new URL(t.url).port), s.path, t.request ?? s.request ?? {});
         if (r.status !== s.expect.status || r.body !== s.expect.body) {
           failed[t.name] = `answered ${r.status} ${JSON.stringify(r.body.slice(0, 200))}, expected ${s.expect.status} ${JSON.stringify(s.expect.body.slice(0, 80))}${s.expect.body.length > 80 ? '…' : ''}`;
         } else ok.push(t);
@@ -307,7 +313,7 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
       if (failed[t.name]) o.log(`${s.name}: ${t.name} ${failed[t.name]}`);
     }
     o.onPlan?.(plannedSeconds(ok.length, o));
-    const runTargets: Target[] = ok.map((t) => ({ name: t.name, url: `${t.url}${s.path}`, request: s.request, pids: t.pids, sidePids: t.sidePids, upstreamPids: t.upstreamPids }));
+    const runTargets: Target[] = ok.map((t) => ({ name: t.name, url: `${t.url}${s.path}`, request: t.request ?? s.request, pids: t.pids, sidePids: t.sidePids, upstreamPids: t.upstreamPids }));
     const runs = runTargets.length > 0 ? await runInterleaved(runTargets, { ...o, log: (l) => o.log(`${s.name}: ${l}`) }) : [];
     // Non-2xx or errors during the load count as a wrong answer too.
     const summaries: Summary[] = [];

@@ -19,6 +19,7 @@
  * (one Map lookup, no crypto, no allocation). Garbage is refused before any key fetch or
  * signature check; failures never enter the positive cache, so a flood cannot evict good entries.
  */
+import { BoundedMap } from '../util/bounded-map.js';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, jwtVerify } from 'jose';
 import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey, RemoteJWKSet } from 'jose';
 
@@ -226,8 +227,8 @@ export class JwtAuthorizer {
   private readonly fetchTimeoutMs: number;
   private readonly cooldownMs: number;
 
-  private readonly verified = new Map<string, CacheEntry>();
-  private readonly rejected = new Map<string, CacheEntry>();
+  private readonly verified: BoundedMap<CacheEntry>;
+  private readonly rejected: BoundedMap<CacheEntry>;
   private readonly inflight = new Map<string, Promise<JwtResult>>();
   private readonly closer = new AbortController();
   private closed = false;
@@ -274,6 +275,8 @@ export class JwtAuthorizer {
     this.toleranceMs = tol * 1000;
     this.maxTokenBytes = maxTokenBytes;
     this.cacheMax = cacheMax;
+    this.verified = new BoundedMap(cacheMax);
+    this.rejected = new BoundedMap(Math.min(NEGATIVE_MAX, cacheMax));
     this.now = opts.now ?? Date.now;
     this.fetchTimeoutMs = fetchTimeoutMs;
     this.cooldownMs = cooldownMs;
@@ -426,12 +429,12 @@ export class JwtAuthorizer {
       const expiresAt = (claims['exp'] as number) * 1000;
       const identity: JwtIdentity = { claims: deepFreeze(claims), scopes: Object.freeze(scopesOf(claims)) as string[], expiresAt };
       const result = Object.freeze({ ok: true, identity: Object.freeze(identity) }) as JwtResult;
-      this.remember(this.verified, this.cacheMax, token, result, expiresAt);
+      this.remember(this.verified, token, result, expiresAt);
       return result;
     } catch (e) {
       const { reason, remember } = classify(e);
       const result = unauthorized(reason);
-      if (remember && !this.closed) this.remember(this.rejected, Math.min(NEGATIVE_MAX, this.cacheMax), token, result, performance.now() + NEGATIVE_TTL_MS);
+      if (remember && !this.closed) this.remember(this.rejected, token, result, performance.now() + NEGATIVE_TTL_MS);
       return result;
     }
   }
@@ -446,14 +449,8 @@ export class JwtAuthorizer {
     return payload;
   }
 
-  /** Insertion-order eviction: O(1), bounded; a hot token evicted early costs one re-verification. */
-  private remember(map: Map<string, CacheEntry>, max: number, token: string, result: JwtResult, until: number): void {
-    if (max <= 0) return;
-    if (map.has(token)) map.delete(token);
-    else if (map.size >= max) {
-      const oldest = map.keys().next();
-      if (!oldest.done) map.delete(oldest.value);
-    }
+  /** Insertion-order eviction (BoundedMap): O(1), bounded; a hot token evicted early costs one re-verification. */
+  private remember(map: BoundedMap<CacheEntry>, token: string, result: JwtResult, until: number): void {
     map.set(token, { result, until });
   }
 

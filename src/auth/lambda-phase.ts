@@ -6,6 +6,7 @@ import type { AuthorizeReply, AuthorizeRequest, AuthorizerDecision } from '../fu
 import { invokeRequestOf, type FunctionTarget } from '../integrations/function.js';
 import { hostWithoutPort, type RequestContext } from '../worker/context.js';
 import { proceed, refuse } from '../worker/respond.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import { forwardHeaders } from './forward.js';
 import { compilePolicy, evaluatePolicy, type CompiledPolicy } from './policy.js';
 
@@ -124,10 +125,12 @@ export interface LambdaAuthorizerOptions {
 
 /** One configured Lambda authorizer of one worker: its answer cache and in-flight calls, shared by its routes. */
 export class LambdaAuthorizer {
-  private readonly cache = new Map<string, Answer>();
+  private readonly cache: BoundedMap<Answer>;
   private readonly pending = new Map<string, Promise<Outcome>>();
 
-  constructor(readonly o: LambdaAuthorizerOptions) {}
+  constructor(readonly o: LambdaAuthorizerOptions) {
+    this.cache = new BoundedMap(o.maxEntries);
+  }
 
   /** A cached answer for these identity values, if fresh. */
   cached(key: string): Answer | undefined {
@@ -168,7 +171,6 @@ export class LambdaAuthorizer {
     const d = reply.decision;
     const answer: Answer = { decision: d, policy: d.kind === 'policy' ? compilePolicy(d.statements) : null, expires: Date.now() + this.o.ttlMs };
     if (key !== null && this.o.ttlMs > 0) {
-      if (this.cache.size >= this.o.maxEntries) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, answer);
     }
     return { kind: 'answer', answer, latencyMs: Math.round(performance.now() - started) };

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { type Run, type Summary, runWrk, which } from '../../bench/harness.js';
+import { type Run, type Summary, runAutocannon, runWrk, which } from '../../bench/harness.js';
 import { README_END, README_START, markdownReport, svgChart, updateReadme, type BenchReport } from '../../bench/report.js';
 import { type Scenario, type ScenarioResult, runScenario } from '../../bench/scenario.js';
 import { loadScenarios } from '../../bench/run.js';
@@ -46,6 +46,30 @@ t.test('wrk sends the method, headers and body through its Lua script, byte for 
   t.equal(bad, '', 'every request carried the exact method, header and body');
   t.ok(requests > 10, `server saw ${requests} requests`);
   t.ok(r.requests > 10 && r.non2xx === 0 && r.errors === 0, `wrk: ${r.requests} requests, ${r.non2xx} non-2xx, ${r.errors} errors`);
+});
+
+t.test('rotate: autocannon and wrk send the next header value on every request, in one rotation over all connections', async (t) => {
+  const values = ['v0', 'v1', 'v2', 'v3', 'v4'];
+  let seen: string[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req.headers['x-bench'] === 'kept' ? String(req.headers['x-rot']) : 'the fixed header was lost');
+    res.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+  const req = { headers: { 'x-bench': 'kept' }, rotate: { header: 'x-rot', values } };
+  const tools: [string, () => ReturnType<typeof runWrk>][] = [['autocannon', () => runAutocannon(url, 4, 1, req)]];
+  if (which('wrk')) tools.push(['wrk', () => runWrk(url, 4, 1, req)]);
+  for (const [tool, run] of tools) {
+    seen = [];
+    const r = await run();
+    t.ok(r.requests > 50 && r.errors === 0, `${tool}: ${r.requests} requests`);
+    t.same([...new Set(seen)].sort(), values, `${tool}: every value sent, nothing else, the fixed header kept`);
+    const counts = values.map((v) => seen.filter((x) => x === v).length);
+    // A request built but not answered when the run stops: at most one per connection.
+    t.ok(Math.max(...counts) - Math.min(...counts) <= 4 + 1, `${tool}: evenly rotated (${counts.join('/')})`);
+  }
 });
 
 t.test('a scenario: checked answers, failures named, every process stopped', async (t) => {
@@ -90,7 +114,7 @@ t.test('a scenario: checked answers, failures named, every process stopped', asy
 
 t.test('every shipped scenario loads and is well-formed', async (t) => {
   const all = await loadScenarios();
-  t.same(all.map((s) => s.name), ['mock-small', 'proxy-small', 'proxy-64k', 'proxy-1m-post', 'routes-1000', 'function', 'throttle', 'cache']);
+  t.same(all.map((s) => s.name), ['mock-small', 'proxy-small', 'proxy-64k', 'proxy-1m-post', 'routes-1000', 'function', 'throttle', 'jwt', 'cache']);
   for (const s of all) {
     t.ok(s.path.startsWith('/') && s.expect.status === 200 && s.expect.body.length > 0, s.name);
   }
