@@ -54,4 +54,4 @@ function load(): typeof UWS {
 
 const uws: typeof UWS = load();
 export default uws;
-export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';

@@ -192,7 +192,8 @@ export function withLambdaAuthorizer(next: (ctx: RequestContext) => void, spec: 
   const restStyle = o.type === 'TOKEN' || o.format === '1.0';
   // arn:aws:execute-api:{region}:{account}:{api}/{stage}/{METHOD}/{path without its leading slash}
   const arnPrefix = `arn:aws:execute-api:${o.region}:${o.accountId}:${spec.route.apiId}/${spec.route.stage}/`;
-  const arnOf = (ctx: RequestContext): string => `${arnPrefix}${ctx.method}/${ctx.path.slice(1)}`;
+  // A WebSocket handshake is authorized as the $connect route (AWS: .../{stage}/$connect).
+  const arnOf = (ctx: RequestContext): string => (ctx.upgrade !== null ? `${arnPrefix}$connect` : `${arnPrefix}${ctx.method}/${ctx.path.slice(1)}`);
   const target: FunctionTarget = { ...o.target, ...spec.route, stageVariables: Object.keys(spec.route.stageVariables).length > 0 ? spec.route.stageVariables : null };
 
   const unauthorized = (ctx: RequestContext, why: string, sync: boolean): void => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { normalizeTargets, urlPath, UpstreamSchema } from '../config/index.js';
-import type { Config, Upstream } from '../config/index.js';
+import type { Config, HttpIntegration, HttpProxyIntegration, Route, Upstream, WebSocketSettings } from '../config/index.js';
 import { Router, RouteConflictError } from '../router/index.js';
 import { compileMock } from '../integrations/mock.js';
 import { compileHttpProxy, compileTemplate } from '../integrations/http-proxy.js';
@@ -26,6 +26,9 @@ import { withJwt } from '../auth/jwt-phase.js';
 import { compileIdentitySource, LambdaAuthorizer, withLambdaAuthorizer, type AuthorizedRoute } from '../auth/lambda-phase.js';
 import { compileRoutePattern, withIam, type IamCredential } from '../auth/iam-phase.js';
 import type { BlockList } from 'node:net';
+import { compileRouteSelection, type RouteSelector } from '../websocket/selection.js';
+import { WsRuntime, type WsApi, type WsResult, type WsRoute } from '../websocket/runtime.js';
+import { connectionHandlers, functionCaller, httpCaller } from '../websocket/compile.js';
 
 /**
  * Config -> Plan: everything decided once at load. A route is a compiled handler; a host maps to the
@@ -54,6 +57,8 @@ export interface StageEntry {
   defaultRoute: CompiledRoute | null;
   /** CORS configured: the gateway answers preflight requests with this route. */
   preflight: CompiledRoute | null;
+  /** A WebSocket API: upgrades at the stage path run `connect` (access control, then $connect). */
+  ws: { api: WsApi; connect: CompiledRoute } | null;
 }
 
 export interface Plan {
@@ -70,6 +75,8 @@ export interface Plan {
   upstreamNames: string[];
   /** Proxies whose X-Forwarded-For names the client (trustedProxies); null: none. */
   trustedProxies: BlockList | null;
+  /** WebSocket stage paths and their limits (the app registers one uWS behaviour per path). */
+  websockets: { prefix: string; settings: WebSocketSettings }[];
   /** Function threads of this worker; null when no route has a function integration. */
   functions: FunctionPool | null;
   /** Starts active health checks (workers only). */
@@ -100,6 +107,8 @@ export interface CompileOptions {
   onCache?: (routeKey: string, kind: 'hit' | 'miss' | 'refresh' | 'bypass') => void;
   /** A refreshed cache entry: tell every other worker and node to drop its L1 copy. */
   onCacheEvict?: (key: string) => void;
+  /** The worker's WebSocket connections; absent (the master's dry run): one that holds none. */
+  websocket?: WsRuntime;
 }
 
 export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
@@ -120,6 +129,8 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   }
   const pool = new FunctionPool(config.functions, handlerRefs, minTimeoutMs);
   let usesFunctions = false;
+  const wsRuntime = opts.websocket ?? new WsRuntime({ node: 0, worker: 0 });
+  const websockets: { prefix: string; settings: WebSocketSettings; where: string }[] = [];
   /** Every thread imports every handler (function integrations and Lambda authorizers) before the worker takes traffic. */
   const useHandler = (module: string, exportName: string): void => {
     if (!handlerRefs.some((h) => h.module === module && h.exportName === exportName)) handlerRefs.push({ module, exportName });
@@ -214,7 +225,184 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       preflight = { id: routes.length, routeKey: 'OPTIONS (CORS preflight)', api: api.name, stage: api.stage, handle: (ctx) => answerPreflight(ctx, cors), sync: true };
       routes.push(preflight);
     }
-    api.routes.forEach((r, ri) => {
+    /** An http/http_proxy integration's upstream: by name, or a uri (a one-target upstream with the schema's defaults). */
+    const upstreamOf = (integ: HttpProxyIntegration | HttpIntegration, routeKey: string, where: string): { group: UpstreamGroup; pathTemplate: ReturnType<typeof compileTemplate> | null } | null => {
+      if (integ.uri !== undefined) {
+        const u = new URL(integ.uri);
+        const spec = Value.Default(UpstreamSchema, { targets: [`${u.protocol}//${u.host}`] }) as Upstream;
+        if (integ.connectTimeoutMs !== undefined) spec.connectTimeoutMs = integ.connectTimeoutMs;
+        return { group: groupFor(`${api.name}/${routeKey}`, spec), pathTemplate: compileTemplate(urlPath(integ.uri) || '/') };
+      }
+      const g = groupByName.get(integ.upstream!);
+      if (g === undefined) {
+        issues.push({ path: `${where}.integration.upstream`, message: `unknown upstream "${integ.upstream}"` });
+        return null;
+      }
+      return { group: g, pathTemplate: integ.path !== undefined ? compileTemplate(integ.path) : null };
+    };
+
+    /**
+     * Access control and limits around a route's handler, outermost first: CORS, IP policy,
+     * authorization (Lambda or JWT authorizer, or IAM), then API key and throttling, as AWS orders
+     * them. False when the route's settings are wrong (the issue is recorded).
+     */
+    const guard = (route: CompiledRoute, r: Route, where: string, method: string): boolean => {
+      const stageId = `${api.name}/${api.stage}`;
+      const fixed: Limit[] = [];
+      const throttle = r.throttle ?? api.throttle;
+      if (throttle !== undefined) fixed.push({ kind: BUCKET, key: `r:${stageId}:${r.route}`, rate: throttle.rateLimit, burst: throttle.burstLimit });
+      if (gatewayBucket !== null) fixed.push(gatewayBucket);
+      const apiKeyRequired = r.apiKeyRequired ?? api.apiKeyRequired;
+      if (fixed.length > 0 || apiKeyRequired || api.clientIpThrottle !== undefined) {
+        if (apiKeyRequired && api.apiKeySource === 'AUTHORIZER' && !(r.authorizer !== undefined && lambdaAuthorizers.has(r.authorizer))) {
+          issues.push({ path: `${where}.apiKeyRequired`, message: 'apiKeySource AUTHORIZER: the key comes from a Lambda authorizer (usageIdentifierKey), and this route has none' });
+          return false;
+        }
+        route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, apiKeySource: api.apiKeySource, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
+        route.sync = route.sync && sharedIsSync;
+      }
+      // Authorization before usage plans and throttling, as AWS orders them.
+      const lambda = r.authorizer !== undefined ? lambdaAuthorizers.get(r.authorizer) : undefined;
+      if (lambda !== undefined) {
+        if (r.authorizationScopes !== undefined) {
+          issues.push({ path: `${where}.authorizationScopes`, message: 'authorization scopes need a JWT authorizer' });
+          return false;
+        }
+        const ar: AuthorizedRoute = { routeKey: r.route, stage: api.stage, apiId: api.name, stageVariables: api.stageVariables };
+        try {
+          route.handle = withLambdaAuthorizer(route.handle, { authorizer: lambda.authorizer, route: ar, identity: lambda.sources.map((x) => compileIdentitySource(x, ar)) });
+        } catch {
+          return false; // reported once at the authorizer
+        }
+        route.sync = false; // an answer not cached waits for the function
+      } else if (r.authorizer !== undefined) {
+        const a = api.authorizers[r.authorizer];
+        const j = authorizers.get(r.authorizer);
+        if (a === undefined || j === undefined || a.type !== 'jwt') {
+          if (a === undefined) issues.push({ path: `${where}.authorizer`, message: `unknown authorizer "${r.authorizer}"` });
+          return false;
+        }
+        route.handle = withJwt(route.handle, {
+          authorizer: j, header: a.identitySource.slice('$request.header.'.length).toLowerCase(), scopes: r.authorizationScopes ?? [],
+          forwardClaims: Object.entries(a.forwardClaims).map(([h, c]) => [h.toLowerCase(), c] as const),
+        });
+        route.sync = false; // a token not verified before waits for the keys
+      } else if (r.authorizationScopes !== undefined) {
+        issues.push({ path: `${where}.authorizationScopes`, message: 'needs an authorizer' });
+        return false;
+      }
+      if (r.authorizationType === 'AWS_IAM') {
+        if (r.authorizer !== undefined) {
+          issues.push({ path: `${where}.authorizationType`, message: 'a route has one authorization: AWS_IAM or an authorizer, not both' });
+          return false;
+        }
+        route.handle = withIam(route.handle, {
+          credentials: iamCredentials, region: config.iam.region ?? null, maxBodyBytes: config.limits.maxBodyBytes,
+          // Patterns see the method as sent, so "GET" patterns match an ANY route's GET requests.
+          resourceOf: (ctx) => `${api.name}/${api.stage}/${ctx.method} ${ctx.path}`,
+        });
+        route.sync = false; // the body may have to be read to check the signature
+      }
+      // IP policies before authorization, keys and throttling (AWS evaluates the resource policy first).
+      const policies = [api.ipPolicy, r.ipPolicy].filter((p) => p !== undefined).map(compileIpPolicy);
+      if (policies.length > 0) {
+        const resource = `${api.name}/${api.stage}/${method === 'ANY' ? '*' : method}`;
+        route.handle = withIpPolicy(route.handle, policies, (ctx) => `${resource}${ctx.path}`);
+      }
+      // Outermost: every answer of a CORS request carries the headers, refusals included.
+      if (cors !== null) route.handle = withCors(route.handle, cors);
+      return true;
+    };
+
+    /**
+     * A WebSocket API: its routes become WsRoute callers chosen per message; $connect (with the
+     * API's access control, as AWS authorizes only there) ends in the upgrade; the @connections
+     * management API goes into this stage's router, behind IAM.
+     */
+    const webSocket = (): StageEntry['ws'] => {
+      const at = `apis[${ai}]`;
+      let select: RouteSelector = () => null;
+      try {
+        select = compileRouteSelection(api.routeSelectionExpression);
+      } catch (e) {
+        issues.push({ path: `${at}.routeSelectionExpression`, message: (e as Error).message });
+      }
+      for (const key of ['cors', 'cache', 'models'] as const) {
+        if (key === 'cache' ? api.cache.enabled : key === 'models' ? Object.keys(api.models).length > 0 : api.cors !== undefined) {
+          issues.push({ path: `${at}.${key}`, message: 'not for WebSocket APIs' });
+        }
+      }
+      const wsRoutes = new Map<string, WsRoute>();
+      let connectCfg: Route | undefined;
+      api.routes.forEach((r, ri) => {
+        const where = `${at}.routes[${ri}]`;
+        if (r.route === '$connect') {
+          connectCfg = r;
+        } else {
+          for (const k of ['authorizer', 'authorizationType', 'apiKeyRequired', 'throttle', 'ipPolicy'] as const) {
+            if (r[k] !== undefined) issues.push({ path: `${where}.${k}`, message: 'WebSocket APIs apply this at $connect only (AWS)' });
+          }
+        }
+        if (r.route === '$disconnect' && r.routeResponse === true) issues.push({ path: `${where}.routeResponse`, message: '$disconnect cannot answer: the client is gone' });
+        for (const k of ['cache', 'requestValidation'] as const) if (r[k] !== undefined) issues.push({ path: `${where}.${k}`, message: 'not for WebSocket routes' });
+        const integ = r.integration;
+        let call: WsRoute['call'] | null = null;
+        if (integ.type === 'function') {
+          const hash = integ.handler.lastIndexOf('#');
+          const module = integ.handler.slice(0, hash);
+          const exportName = integ.handler.slice(hash + 1);
+          useHandler(module, exportName);
+          call = functionCaller({ pool, module, exportName, timeoutMs: integ.timeoutMs, functionName: integ.functionName ?? basename(module).replace(/\.[cm]?js$/, ''), memoryMB: integ.memoryMB });
+        } else if (integ.type === 'mock') {
+          if (integ.requestTemplates !== undefined || integ.responses !== undefined) issues.push({ path: `${where}.integration`, message: 'mapping templates are not supported on WebSocket routes' });
+          const result: WsResult = { ok: true, status: integ.status, body: integ.body === '' ? null : integ.body };
+          call = () => Promise.resolve(result);
+        } else if (integ.type === 'http_proxy') {
+          const target = upstreamOf(integ, r.route, where);
+          if (target !== null) {
+            const upstreamId = groups.indexOf(target.group);
+            call = httpCaller({
+              group: target.group, path: integ.uri !== undefined ? urlPath(integ.uri) || '/' : integ.path ?? '/',
+              timeoutMs: integ.timeoutMs, connectTimeoutMs: integ.connectTimeoutMs ?? target.group.connectTimeoutMs,
+              staticHeaders: Object.entries(integ.requestHeaders ?? {}).map(([k, v]) => `${k.toLowerCase()}: ${v}\r\n`).join(''),
+              maxResponseBytes: api.websocket.maxMessageBytes, onUpstreamError: (kind) => onUpstreamError(upstreamId, kind),
+            });
+          }
+        } else {
+          issues.push({ path: `${where}.integration.type`, message: 'WebSocket routes take function, http_proxy or mock integrations' });
+        }
+        if (call !== null) wsRoutes.set(r.route, { key: r.route, routeResponse: r.routeResponse === true, call });
+      });
+      const wsApi: WsApi = {
+        name: api.name, stage: api.stage, prefix: api.stage === '$default' ? '' : `/${api.stage}`, select,
+        routes: new Map([...wsRoutes].filter(([k]) => k !== '$connect' && k !== '$disconnect' && k !== '$default')),
+        connect: wsRoutes.get('$connect') ?? null, disconnect: wsRoutes.get('$disconnect') ?? null, defaultRoute: wsRoutes.get('$default') ?? null,
+        settings: api.websocket,
+      };
+      const connect: CompiledRoute = { id: routes.length, routeKey: '$connect', api: api.name, stage: api.stage, handle: (ctx) => wsRuntime.accept(ctx, ctx.upgrade!), sync: false };
+      // No $connect route: connections are accepted with the API's settings only (as AWS does).
+      if (!guard(connect, connectCfg ?? ({ route: '$connect', integration: { type: 'mock', status: 200, headers: {}, body: '' } } as Route), `${at}.routes`, 'GET')) return null;
+      routes.push(connect);
+      const h = connectionHandlers(wsRuntime, api.websocket.maxMessageBytes);
+      for (const [method, handle] of [['POST', h.post], ['GET', h.get], ['DELETE', h.del]] as const) {
+        const route: CompiledRoute = {
+          id: routes.length, routeKey: `${method} /@connections/{connectionId}`, api: api.name, stage: api.stage, sync: false,
+          // AWS: the management API always needs IAM (SigV4, service execute-api); resource "{api}/{stage}/{METHOD} /@connections/{id}".
+          handle: withIam(handle, {
+            credentials: iamCredentials, region: config.iam.region ?? null, maxBodyBytes: config.limits.maxBodyBytes,
+            resourceOf: (ctx) => `${api.name}/${api.stage}/${ctx.method} ${ctx.path}`,
+          }),
+        };
+        routes.push(route);
+        defs.push({ method, path: '/@connections/{connectionId}', data: route });
+      }
+      websockets.push({ prefix: wsApi.prefix, settings: api.websocket, where: at });
+      return { api: wsApi, connect };
+    };
+
+    let wsEntry: StageEntry['ws'] = null;
+    if (api.protocol === 'websocket') wsEntry = webSocket();
+    else api.routes.forEach((r, ri) => {
       const where = `apis[${ai}].routes[${ri}]`;
       const route: CompiledRoute = {
         id: routes.length, routeKey: r.route, api: api.name, stage: api.stage, handle: () => {}, sync: false,
@@ -256,24 +444,9 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           maxBodyBytes: config.limits.maxBodyBytes, onFailure: (kind) => onFunctionFailure(routeId, kind),
         });
       } else {
-        // http_proxy and http: an upstream by name, or a uri (a one-target upstream with the schema's defaults).
-        let group: UpstreamGroup;
-        let pathTemplate: ReturnType<typeof compileTemplate> | null = null;
-        if (integ.uri !== undefined) {
-          const u = new URL(integ.uri);
-          const spec = Value.Default(UpstreamSchema, { targets: [`${u.protocol}//${u.host}`] }) as Upstream;
-          if (integ.connectTimeoutMs !== undefined) spec.connectTimeoutMs = integ.connectTimeoutMs;
-          group = groupFor(`${api.name}/${r.route}`, spec);
-          pathTemplate = compileTemplate(urlPath(integ.uri) || '/');
-        } else {
-          const g = groupByName.get(integ.upstream!);
-          if (g === undefined) {
-            issues.push({ path: `${where}.integration.upstream`, message: `unknown upstream "${integ.upstream}"` });
-            return;
-          }
-          group = g;
-          if (integ.path !== undefined) pathTemplate = compileTemplate(integ.path);
-        }
+        const target = upstreamOf(integ, r.route, where);
+        if (target === null) return;
+        const { group, pathTemplate } = target;
         const upstreamId = groups.indexOf(group);
         const common = {
           group,
@@ -329,69 +502,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         // Memory store: hits answer inside the uWS handler; the cache phase arms the abort handler on a miss.
         route.sync = sharedIsSync;
       }
-      const fixed: Limit[] = [];
-      const throttle = r.throttle ?? api.throttle;
-      if (throttle !== undefined) fixed.push({ kind: BUCKET, key: `r:${stageId}:${r.route}`, rate: throttle.rateLimit, burst: throttle.burstLimit });
-      if (gatewayBucket !== null) fixed.push(gatewayBucket);
-      const apiKeyRequired = r.apiKeyRequired ?? api.apiKeyRequired;
-      if (fixed.length > 0 || apiKeyRequired || api.clientIpThrottle !== undefined) {
-        if (apiKeyRequired && api.apiKeySource === 'AUTHORIZER' && !(r.authorizer !== undefined && lambdaAuthorizers.has(r.authorizer))) {
-          issues.push({ path: `${where}.apiKeyRequired`, message: 'apiKeySource AUTHORIZER: the key comes from a Lambda authorizer (usageIdentifierKey), and this route has none' });
-          return;
-        }
-        route.handle = withLimits(route.handle, { stageId, routeKey: r.route, apiKeyRequired, apiKeySource: api.apiKeySource, fixed, clientIp: api.clientIpThrottle ?? null }, limitsRt);
-        route.sync = route.sync && sharedIsSync;
-      }
-      // Authorization before usage plans and throttling, as AWS orders them.
-      const lambda = r.authorizer !== undefined ? lambdaAuthorizers.get(r.authorizer) : undefined;
-      if (lambda !== undefined) {
-        if (r.authorizationScopes !== undefined) {
-          issues.push({ path: `${where}.authorizationScopes`, message: 'authorization scopes need a JWT authorizer' });
-          return;
-        }
-        const ar: AuthorizedRoute = { routeKey: r.route, stage: api.stage, apiId: api.name, stageVariables: api.stageVariables };
-        try {
-          route.handle = withLambdaAuthorizer(route.handle, { authorizer: lambda.authorizer, route: ar, identity: lambda.sources.map((x) => compileIdentitySource(x, ar)) });
-        } catch {
-          return; // reported once at the authorizer
-        }
-        route.sync = false; // an answer not cached waits for the function
-      } else if (r.authorizer !== undefined) {
-        const a = api.authorizers[r.authorizer];
-        const j = authorizers.get(r.authorizer);
-        if (a === undefined || j === undefined || a.type !== 'jwt') {
-          if (a === undefined) issues.push({ path: `${where}.authorizer`, message: `unknown authorizer "${r.authorizer}"` });
-          return;
-        }
-        route.handle = withJwt(route.handle, {
-          authorizer: j, header: a.identitySource.slice('$request.header.'.length).toLowerCase(), scopes: r.authorizationScopes ?? [],
-          forwardClaims: Object.entries(a.forwardClaims).map(([h, c]) => [h.toLowerCase(), c] as const),
-        });
-        route.sync = false; // a token not verified before waits for the keys
-      } else if (r.authorizationScopes !== undefined) {
-        issues.push({ path: `${where}.authorizationScopes`, message: 'needs an authorizer' });
-        return;
-      }
-      if (r.authorizationType === 'AWS_IAM') {
-        if (r.authorizer !== undefined) {
-          issues.push({ path: `${where}.authorizationType`, message: 'a route has one authorization: AWS_IAM or an authorizer, not both' });
-          return;
-        }
-        route.handle = withIam(route.handle, {
-          credentials: iamCredentials, region: config.iam.region ?? null, maxBodyBytes: config.limits.maxBodyBytes,
-          // Patterns see the method as sent, so "GET" patterns match an ANY route's GET requests.
-          resourceOf: (ctx) => `${api.name}/${api.stage}/${ctx.method} ${ctx.path}`,
-        });
-        route.sync = false; // the body may have to be read to check the signature
-      }
-      // IP policies before authorization, keys and throttling (AWS evaluates the resource policy first).
-      const policies = [api.ipPolicy, r.ipPolicy].filter((p) => p !== undefined).map(compileIpPolicy);
-      if (policies.length > 0) {
-        const resource = `${api.name}/${api.stage}/${method === 'ANY' ? '*' : method}`;
-        route.handle = withIpPolicy(route.handle, policies, (ctx) => `${resource}${ctx.path}`);
-      }
-      // Outermost: every answer of a CORS request carries the headers, refusals included.
-      if (cors !== null) route.handle = withCors(route.handle, cors);
+      if (!guard(route, r, where, method)) return;
       routes.push(route);
       if (r.route === '$default') {
         defaultRoute = route;
@@ -412,7 +523,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       }
       return;
     }
-    const entry: StageEntry = { prefix: api.stage === '$default' ? '' : `/${api.stage}`, router, defaultRoute, preflight };
+    const entry: StageEntry = { prefix: api.stage === '$default' ? '' : `/${api.stage}`, router, defaultRoute, preflight, ws: wsEntry };
     const add = (list: StageEntry[]) => {
       list.push(entry);
       list.sort((a, b) => b.prefix.length - a.prefix.length);
@@ -437,6 +548,13 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
   // Longest wildcard suffix first, so *.a.example.com beats *.example.com.
   wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
 
+  // One uWS behaviour per path: WebSocket APIs on the same stage path (other hosts) must agree on limits.
+  for (const w of websockets) {
+    const first = websockets.find((x) => x.prefix === w.prefix)!;
+    if (first !== w && JSON.stringify(first.settings) !== JSON.stringify(w.settings)) {
+      issues.push({ path: `${w.where}.websocket`, message: `WebSocket APIs served at the same path (${first.where}) need the same websocket settings` });
+    }
+  }
   if (issues.length > 0) {
     for (const g of groups) g.close();
     if (ownShared) void shared.close();
@@ -449,6 +567,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
     routes, hosts, wildcards, anyHost, upstreams: groups,
     upstreamNames: groups.map((g) => g.name),
     trustedProxies: config.trustedProxies.length > 0 ? blockListOf(config.trustedProxies) : null,
+    websockets: websockets.filter((w, i) => websockets.findIndex((x) => x.prefix === w.prefix) === i).map(({ prefix, settings }) => ({ prefix, settings })),
     functions,
     start: () => { for (const g of groups) g.startHealthChecks(); },
     startFunctions: async () => {

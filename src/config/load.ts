@@ -297,6 +297,8 @@ function interpolate(
         report(segs, `unterminated \${ in "${value}"`);
         return m;
       }
+      // AWS selection expressions (`${request.body.action}`) are never environment variables: kept as written.
+      if (body.startsWith('request.')) return m;
       const v = /^([A-Za-z_][A-Za-z0-9_]*)(?::-([\s\S]*))?$/.exec(body);
       if (!v) {
         report(segs, `invalid variable reference \${${body}} (expected \${NAME} or \${NAME:-default})`);
@@ -652,7 +654,15 @@ function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void
       const rat: Seg[] = [...at, 'routes', k];
       let params: RouteParam[] | undefined;
       const routeKey = route['route'];
-      if (typeof routeKey === 'string' && routeKey !== '') {
+      if (api['protocol'] === 'websocket') {
+        // WebSocket route keys are names a message selects, not method + path.
+        params = [];
+        if (typeof routeKey === 'string' && routeKey.startsWith('$') && !['$connect', '$disconnect', '$default'].includes(routeKey)) {
+          report([...rat, 'route'], 'WebSocket route keys starting with $ are $connect, $disconnect and $default');
+        } else if (typeof routeKey === 'string' && routeKey.length > 128) {
+          report([...rat, 'route'], 'a route key has at most 128 characters');
+        }
+      } else if (typeof routeKey === 'string' && routeKey !== '') {
         const parsed = parseRouteKey(routeKey);
         if ('error' in parsed) report([...rat, 'route'], parsed.error);
         else params = parsed.kind === 'route' ? parsed.params : [];

@@ -442,6 +442,7 @@ export const RouteSchema = Type.Object(
     authorizer: Type.Optional(Type.String({ minLength: 1, description: "a name from the API's authorizers" })),
     authorizationType: Type.Optional(StringEnum(['NONE', 'AWS_IAM'] as const, { description: 'AWS_IAM: requests must be SigV4-signed by a key in iam.credentials (a JWT authorizer is set with authorizer)' })),
     authorizationScopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'the token must carry one of these scopes, else 403' })),
+    routeResponse: Type.Optional(Type.Boolean({ description: "websocket: send the integration's answer back to the client (AWS two-way route, routeResponseSelectionExpression $default)" })),
   },
   { additionalProperties: false },
 );
@@ -457,6 +458,23 @@ export const CorsSchema = Type.Object(
     allowCredentials: Type.Boolean({ default: false, description: 'not allowed with a wildcard origin' }),
   },
   { additionalProperties: false },
+);
+
+/**
+ * WebSocket API limits; defaults are AWS's
+ * (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html#apigateway-execution-service-websocket-limits-table).
+ */
+export const WebSocketSettingsSchema = Type.Object(
+  {
+    maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 16777216, default: 131072, description: 'AWS: 128 KB; a larger message closes the connection with 1009' }),
+    idleTimeoutSeconds: Type.Integer({ minimum: 8, maximum: 960, default: 600, description: 'AWS: 10 minutes without a message closes the connection' }),
+    // uWS counts a connection's lifetime in minutes (maxLifetime).
+    maxConnectionMinutes: Type.Integer({ minimum: 1, maximum: 1440, default: 120, description: 'AWS: a connection lasts at most 2 hours' }),
+    // 1 MiB: 8x the largest message, so one slow read does not drop a client, while 10,000 stuck
+    // clients stay under 10 GB worst case; beyond it the client is dropped (uWS closeOnBackpressureLimit).
+    maxBackpressureBytes: Type.Integer({ minimum: 16384, default: 1048576, description: "bytes queued for a client that does not read; past it the connection is closed (slow consumer)" }),
+  },
+  { additionalProperties: false, default: {} },
 );
 
 export const ApiSchema = Type.Object(
@@ -479,6 +497,9 @@ export const ApiSchema = Type.Object(
       errorMessage: 'invalid upstream name (use A-Z a-z 0-9 _ -)',
     }),
     routes: Type.Array(RouteSchema, { minItems: 1 }),
+    protocol: StringEnum(['http', 'websocket'] as const, { default: 'http', description: 'websocket: routes are $connect, $disconnect, $default and route keys chosen by routeSelectionExpression' }),
+    routeSelectionExpression: Type.String({ minLength: 1, default: '$request.body.action', description: 'websocket: $request.body.<property> or a template of ${request.body.<property>} parts' }),
+    websocket: WebSocketSettingsSchema,
     models: Type.Record(Type.String({ pattern: '^[A-Za-z0-9]+$' }), Type.Object({}, { additionalProperties: true }), {
       additionalProperties: false,
       default: {},
@@ -679,6 +700,7 @@ export type RedisConfig = Static<typeof RedisSchema>;
 export type StoreConfig = Static<typeof StoreSchema>;
 export type Throttling = Static<typeof ThrottlingSchema>;
 export type CacheSettings = Static<typeof CacheSettingsSchema>;
+export type WebSocketSettings = Static<typeof WebSocketSettingsSchema>;
 export type JwtAuthorizerConfig = Static<typeof JwtAuthorizerSchema>;
 export type RequestAuthorizerConfig = Static<typeof RequestAuthorizerSchema>;
 export type TokenAuthorizerConfig = Static<typeof TokenAuthorizerSchema>;

@@ -242,9 +242,9 @@ export function buildEventV2(req: InvokeRequest): APIGatewayProxyEventV2 {
  * `requestContext.authorizer` for the integration's payload format. A Lambda authorizer's output
  * (`{ lambda: context, principalId?, integrationLatency }` on the uWS side) is `{ lambda: context }`
  * in 2.0 events [HTTP] and REST's flat `{ principalId, integrationLatency, ...context }` in 1.0 [REST];
- * JWT and IAM outputs go as they are.
+ * JWT and IAM outputs go as they are. WebSocket events use the flat 1.0 form.
  */
-function eventAuthorizer(auth: Record<string, unknown>, v2: boolean): Record<string, unknown> {
+export function eventAuthorizer(auth: Record<string, unknown>, v2: boolean): Record<string, unknown> {
   const lambda = auth['lambda'];
   if (lambda === undefined) return auth;
   if (v2) {
@@ -606,7 +606,7 @@ function legacy(name: string): never {
  * `getRemainingTimeInMillis()` counts down to it and never goes below 0. The legacy
  * `done`/`succeed`/`fail` throw.
  */
-export function lambdaContext(req: InvokeRequest, deadlineMs: number): Context {
+export function lambdaContext(req: Pick<InvokeRequest, 'functionName' | 'accountId' | 'memoryLimitInMB' | 'requestId'>, deadlineMs: number): Context {
   const name = req.functionName;
   return {
     callbackWaitsForEmptyEventLoop: true,

@@ -15,7 +15,7 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Functions } from '../config/index.js';
-import type { AuthorizeReply, AuthorizeRequest, InvokeReply, InvokeRequest, ThreadResult, ThreadTask, ValidateReply, ValidateTask } from './types.js';
+import type { AuthorizeReply, AuthorizeRequest, EventInvokeReply, EventInvokeRequest, InvokeReply, InvokeRequest, ThreadResult, ThreadTask, ValidateReply, ValidateTask } from './types.js';
 
 const THREAD = fileURLToPath(new URL('./thread.js', import.meta.url));
 
@@ -101,6 +101,13 @@ export class FunctionPool {
     const r = await this.submit({ id: 0, kind: 'authorize', req }, [], req.timeoutMs);
     if (r.authorized === undefined) throw new PoolError('thread_died', r.error ?? 'no reply');
     return r.authorized;
+  }
+
+  /** A handler on a ready-made event (WebSocket routes). */
+  async invokeEvent(req: EventInvokeRequest): Promise<EventInvokeReply> {
+    const r = await this.submit({ id: 0, kind: 'event', req }, [], req.timeoutMs);
+    if (r.evented === undefined) throw new PoolError('thread_died', r.error ?? 'no reply');
+    return r.evented;
   }
 
   /** Body validation on a thread; the body is moved there and back. */

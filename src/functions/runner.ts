@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { buildEventV1, buildEventV2, lambdaContext, mapResultV1, mapResultV2 } from './payload.js';
 import { compileModels, compileRouteValidator, type RequestValidator } from '../validation/index.js';
 import { buildAuthorizerEvent, isUnauthorizedError, parseAuthorizerResult } from './authorizer.js';
-import type { AuthorizeReply, AuthorizeRequest, InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
+import type { AuthorizeReply, AuthorizeRequest, EventInvokeReply, EventInvokeRequest, InvokeReply, InvokeRequest, ValidateReply, ValidateTask } from './types.js';
 
 type Handler = (event: unknown, context: unknown, callback?: (err?: unknown, result?: unknown) => void) => unknown;
 
@@ -71,7 +71,7 @@ export async function load(list: { module: string; exportName: string }[]): Prom
 }
 
 /** Loads the handler and runs it on `event`; `failed` when the import or the handler failed. */
-async function run(req: InvokeRequest, event: () => unknown): Promise<{ result: unknown } | { failed: 'load_error' | 'handler_error'; error: unknown }> {
+async function run(req: Pick<InvokeRequest, 'module' | 'exportName' | 'timeoutMs' | 'functionName' | 'memoryLimitInMB' | 'requestId' | 'accountId'>, event: () => unknown): Promise<{ result: unknown } | { failed: 'load_error' | 'handler_error'; error: unknown }> {
   const deadline = Date.now() + req.timeoutMs;
   let fn: Handler;
   try {
@@ -100,4 +100,16 @@ export async function authorize(req: AuthorizeRequest): Promise<AuthorizeReply> 
   const r = await run(req, () => buildAuthorizerEvent(req));
   if ('failed' in r) return { ok: false, unauthorized: r.failed === 'handler_error' && isUnauthorizedError(r.error), failure: { kind: r.failed, message: errorText(r.error) } };
   return parseAuthorizerResult(r.result, req);
+}
+
+/** A handler on an event built by the caller (WebSocket routes); the result goes back as JSON data. */
+export async function invokeEvent(req: EventInvokeRequest): Promise<EventInvokeReply> {
+  const r = await run(req, () => req.event);
+  if ('failed' in r) return { ok: false, failure: { kind: r.failed, message: errorText(r.error) } };
+  try {
+    // Plain data only (no functions, class instances or cycles can cross back).
+    return { ok: true, result: r.result === undefined ? null : JSON.parse(JSON.stringify(r.result)) };
+  } catch (e) {
+    return { ok: false, failure: { kind: 'bad_result', message: `the result is not JSON data: ${errorText(e)}` } };
+  }
 }

@@ -4,7 +4,7 @@
  * back batched too: one message per microtask checkpoint, bodies in the transfer list.
  */
 import { parentPort } from 'node:worker_threads';
-import { authorize, invoke, load, validate } from './runner.js';
+import { authorize, invoke, invokeEvent, load, validate } from './runner.js';
 import type { ThreadResult, ThreadTask } from './types.js';
 
 const port = parentPort!;
@@ -42,6 +42,12 @@ function run(t: ThreadTask): void {
       authorize(t.req).then(
         (authorized) => done({ id: t.id, authorized }, null),
         (e: Error) => done({ id: t.id, authorized: { ok: false, unauthorized: false, failure: { kind: 'handler_error', message: String(e?.message ?? e) } } }, null),
+      );
+      break;
+    case 'event':
+      invokeEvent(t.req).then(
+        (evented) => done({ id: t.id, evented }, null),
+        (e: Error) => done({ id: t.id, evented: { ok: false, failure: { kind: 'handler_error', message: String(e?.message ?? e) } } }, null),
       );
       break;
     case 'validate':

@@ -84,6 +84,24 @@ export interface AuthorizeRequest extends InvokeRequest {
   };
 }
 
+/**
+ * An invocation whose event the uWS thread built itself (WebSocket events: small, and AWS-shaped
+ * with connection state only the uWS thread has). The thread runs the handler and sends back what
+ * it returned as plain JSON data.
+ */
+export interface EventInvokeRequest {
+  module: string;
+  exportName: string;
+  event: Record<string, unknown>;
+  timeoutMs: number;
+  functionName: string;
+  memoryLimitInMB: number;
+  requestId: string;
+  accountId: string;
+}
+
+export type EventInvokeReply = { ok: true; result: unknown } | { ok: false; failure: InvokeFailure };
+
 /** One statement of an authorizer's IAM policy, normalized (Action/Resource always arrays). */
 export interface PolicyStatement {
   effect: 'Allow' | 'Deny';
@@ -122,6 +140,7 @@ export interface ValidateReply {
 export type ThreadTask =
   | { id: number; kind: 'invoke'; req: InvokeRequest }
   | { id: number; kind: 'authorize'; req: AuthorizeRequest }
+  | { id: number; kind: 'event'; req: EventInvokeRequest }
   | { id: number; kind: 'validate'; task: ValidateTask }
   | { id: number; kind: 'load'; handlers: { module: string; exportName: string }[] };
 
@@ -130,6 +149,7 @@ export interface ThreadResult {
   id: number;
   reply?: InvokeReply;
   authorized?: AuthorizeReply;
+  evented?: EventInvokeReply;
   validated?: ValidateReply;
   loaded?: { module: string; exportName: string; error: string }[];
   error?: string;

@@ -1,3 +1,4 @@
+import type { ConnectionReply } from '../websocket/runtime.js';
 import type { Config } from '../config/index.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { ApiKeyRecord } from '../limits/keys.js';
@@ -12,7 +13,10 @@ export type ToWorker =
   /** Memory store: quota counters live in workers; the master sums their answers. */
   | { type: 'usage'; nonce: number; keys: string[] }
   | { type: 'drain' }
-  | { type: 'snapshot'; nonce: number };
+  | { type: 'snapshot'; nonce: number }
+  /** @connections operation for a connection this worker owns, from another worker of the node (relayed by the master). */
+  | { type: 'ws-op'; from: number; reqId: number; op: WireOp }
+  | { type: 'ws-reply'; reqId: number; reply: ConnectionReply };
 
 export type FromWorker =
   /** Sent once the worker listens for IPC: ESM loads asynchronously, so 'online' comes too early. */
@@ -22,4 +26,10 @@ export type FromWorker =
   | { type: 'metrics'; snapshot: MetricsSnapshot; nonce?: number }
   | { type: 'usage'; nonce: number; counts: number[] }
   /** A worker's cache event for the master to relay to every worker of this node (memory store). */
-  | { type: 'event'; event: SharedEvent };
+  | { type: 'event'; event: SharedEvent }
+  /** An @connections operation for the worker with serial `to`; its reply comes back as ws-reply. */
+  | { type: 'ws-op'; to: number; reqId: number; op: WireOp }
+  | { type: 'ws-reply'; to: number; reqId: number; reply: ConnectionReply };
+
+/** ConnectionOp over IPC (JSON): post data as base64. */
+export type WireOp = { op: 'post'; id: string; data: string } | { op: 'get'; id: string } | { op: 'delete'; id: string };

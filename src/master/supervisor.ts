@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { createServer } from 'node:http';
@@ -61,6 +62,10 @@ export class Supervisor {
   private snapshotNonce = 0;
   private snapshotWaiters = new Map<number, { pending: Set<Worker>; done: () => void }>();
   private generation = 0;
+  /** Workers by serial (the generation number in their id): WebSocket connection ids name their owner so. */
+  private readonly bySerial = new Map<number, Worker>();
+  /** This gateway's node id: the first 4 bytes of every WebSocket connection id its workers issue. */
+  readonly nodeId = randomBytes(4).readUInt32BE(0);
   readonly exited: Promise<number>;
   private resolveExit!: (code: number) => void;
 
@@ -107,8 +112,12 @@ export class Supervisor {
 
   /** Forks a worker into the slot; resolves true once it listens, else the reason. */
   private spawn(slot: Slot, config: Config): Promise<true | string> {
-    const workerId = `${slot.index}.${++this.generation}`;
-    const w = cluster.fork({ GATEWAY_WORKER_ID: workerId });
+    const serial = ++this.generation;
+    const workerId = `${slot.index}.${serial}`;
+    const w = cluster.fork({ GATEWAY_WORKER_ID: workerId, GATEWAY_NODE_ID: String(this.nodeId) });
+    this.bySerial.set(serial, w);
+    workerSerials.set(w, serial);
+    w.once('exit', () => this.bySerial.delete(serial));
     const previous = slot.worker;
     slot.worker = w;
     slot.startedAt = Date.now();
@@ -152,6 +161,19 @@ export class Supervisor {
       case 'event':
         for (const r of this.ready) if (r !== w) this.send(r, { type: 'event', event: msg.event });
         break;
+      case 'ws-op': {
+        // The owner is gone (exited, or never was): the connection is too.
+        const target = this.bySerial.get(msg.to);
+        const from = serialOf(w);
+        if (target === undefined) this.send(w, { type: 'ws-reply', reqId: msg.reqId, reply: { status: 410 } });
+        else this.send(target, { type: 'ws-op', from, reqId: msg.reqId, op: msg.op });
+        break;
+      }
+      case 'ws-reply': {
+        const target = this.bySerial.get(msg.to);
+        if (target !== undefined) this.send(target, { type: 'ws-reply', reqId: msg.reqId, reply: msg.reply });
+        break;
+      }
       case 'usage': {
         const waiter = this.usageWaiters.get(msg.nonce);
         if (waiter !== undefined && waiter.pending.delete(w)) {
@@ -382,4 +404,11 @@ function assertPortFree(host: string, port: number): Promise<void> {
     });
     s.listen({ host, port, exclusive: true }, () => s.close(() => resolve()));
   });
+}
+
+/** Each worker's serial (the generation part of its GATEWAY_WORKER_ID, "slot.serial"). */
+const workerSerials = new WeakMap<Worker, number>();
+
+function serialOf(w: Worker): number {
+  return workerSerials.get(w) ?? -1;
 }

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import uws from '../../native/uws.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '../../native/uws.js';
-import { Errors } from '../errors.js';
+import { Errors, type GatewayError } from '../errors.js';
 import { entriesForHost } from '../compile/plan.js';
-import type { CompiledRoute, Plan } from '../compile/plan.js';
+import type { CompiledRoute, Plan, StageEntry } from '../compile/plan.js';
+import type { WsRuntime } from '../websocket/runtime.js';
 import { checkPath } from '../router/index.js';
 import { clientIpOf } from '../policy/ip.js';
 import { RequestContext } from './context.js';
@@ -40,6 +41,8 @@ export interface AppOptions {
   completed: (ctx: RequestContext) => void;
   /** listen.tls: serve HTTPS (SSLApp, SNI certificates) instead of plain HTTP. */
   tls?: Tls;
+  /** The worker's WebSocket connections (WebSocket APIs of the plan). */
+  websocket?: WsRuntime;
 }
 
 const SAFE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -82,8 +85,24 @@ export class GatewayApp {
       opts.completed(ctx);
     };
     const handler = (res: HttpResponse, req: HttpRequest) => this.handle(res, req);
-    if (opts.tls === undefined) this.app = uws.App().any('/*', handler);
-    else this.app = createTlsApp(opts.tls, (a) => { a.any('/*', handler); });
+    const upgrade = (res: HttpResponse, req: HttpRequest, context: unknown) => this.upgrade(res, req, context);
+    const register = (a: TemplatedApp): void => {
+      a.any('/*', handler);
+      // WebSocket APIs: one behaviour per stage path (its limits); a handshake elsewhere stays HTTP.
+      const ws = opts.websocket;
+      if (ws === undefined) return;
+      for (const w of plan.websockets) {
+        const behavior = ws.behavior(w.settings, upgrade);
+        a.ws(w.prefix === '' ? '/' : w.prefix, behavior);
+        if (w.prefix !== '') a.ws(`${w.prefix}/`, behavior);
+      }
+    };
+    if (opts.tls === undefined) {
+      this.app = uws.App();
+      register(this.app);
+    } else {
+      this.app = createTlsApp(opts.tls, register);
+    }
   }
 
   listen(host: string, port: number): Promise<number> {
@@ -150,6 +169,47 @@ export class GatewayApp {
   }
 
   private handle(res: HttpResponse, req: HttpRequest): void {
+    const ctx = this.accept(res, req);
+    if (ctx !== null) this.dispatch(ctx);
+  }
+
+  /**
+   * A WebSocket handshake at a WebSocket API's stage path: the $connect pipeline (access control,
+   * then the $connect integration) decides, and upgrades. A handshake anywhere else is an HTTP
+   * request like any other.
+   */
+  private upgrade(res: HttpResponse, req: HttpRequest, context: unknown): void {
+    const ctx = this.accept(res, req);
+    if (ctx === null) return;
+    const entries = entriesForHost(this.plan, ctx.host);
+    let ws: StageEntry['ws'] = null;
+    if (entries !== null) {
+      const url = ctx.url;
+      for (const e of entries) {
+        if (e.ws !== null && (url === e.prefix || url === `${e.prefix}/` || (e.prefix === '' && url === '/'))) {
+          ws = e.ws;
+          break;
+        }
+      }
+    }
+    if (ws === null) return this.dispatch(ctx);
+    ctx.upgrade = {
+      api: ws.api, key: ctx.header('sec-websocket-key') ?? '', protocol: ctx.header('sec-websocket-protocol') ?? '',
+      extensions: ctx.header('sec-websocket-extensions') ?? '', context,
+    };
+    ctx.route = ws.connect;
+    ctx.path = '/';
+    watchAbort(ctx);
+    try {
+      ws.connect.handle(ctx);
+    } catch (e) {
+      ctx.errorMessage = (e as Error).message;
+      if (!ctx.headSent && !ctx.done) sendErrorSync(ctx, Errors.INTERNAL, true);
+    }
+  }
+
+  /** Copies what the request needs out of `req` and checks the framing; null when it was answered (refused). */
+  private accept(res: HttpResponse, req: HttpRequest): RequestContext | null {
     const opts = this.opts;
     this.inflight++;
     opts.started();
@@ -170,23 +230,27 @@ export class GatewayApp {
     req.forEach(collectHeader);
     headerBuf = EMPTY;
 
-    if (ctx.host === '' || hostCount > 1) return sendErrorSync(ctx, Errors.BAD_REQUEST, true);
-    if (headerBytes > opts.limits.maxHeaderBytes) return sendErrorSync(ctx, Errors.REQUEST_HEADERS_TOO_LARGE, true);
-    if (url.length + ctx.query.length > opts.limits.maxUrlBytes) return sendErrorSync(ctx, Errors.URI_TOO_LONG, true);
-    if (!checkPath(url)) return sendErrorSync(ctx, Errors.BAD_REQUEST, true);
+    if (ctx.host === '' || hostCount > 1) return refuse(ctx, Errors.BAD_REQUEST);
+    if (headerBytes > opts.limits.maxHeaderBytes) return refuse(ctx, Errors.REQUEST_HEADERS_TOO_LARGE);
+    if (url.length + ctx.query.length > opts.limits.maxUrlBytes) return refuse(ctx, Errors.URI_TOO_LONG);
+    if (!checkPath(url)) return refuse(ctx, Errors.BAD_REQUEST);
     if (contentLength !== '') {
       // uWS already refuses Content-Length together with Transfer-Encoding; this catches junk values.
-      if (!/^\d{1,15}$/.test(contentLength)) return sendErrorSync(ctx, Errors.BAD_REQUEST, true);
+      if (!/^\d{1,15}$/.test(contentLength)) return refuse(ctx, Errors.BAD_REQUEST);
       ctx.contentLength = Number(contentLength);
-      if (ctx.contentLength > opts.limits.maxBodyBytes) return sendErrorSync(ctx, Errors.REQUEST_TOO_LARGE, true);
+      if (ctx.contentLength > opts.limits.maxBodyBytes) return refuse(ctx, Errors.REQUEST_TOO_LARGE);
     } else if (transferEncoding !== '') {
-      if (transferEncoding.toLowerCase() !== 'chunked') return sendErrorSync(ctx, Errors.NOT_IMPLEMENTED, true);
+      if (transferEncoding.toLowerCase() !== 'chunked') return refuse(ctx, Errors.NOT_IMPLEMENTED);
       ctx.chunked = true;
     }
 
     ctx.requestId = opts.trustIncomingRequestId && requestIdIn !== '' && SAFE_ID.test(requestIdIn) ? requestIdIn : nextRequestId();
 
     if (this.plan.trustedProxies !== null) ctx.clientIp = clientIpOf(ctx.ip, allValues(ctx.headers, 'x-forwarded-for'), this.plan.trustedProxies);
+    return ctx;
+  }
+
+  private dispatch(ctx: RequestContext): void {
     const route = this.route(ctx);
     if (route === null) return sendErrorSync(ctx, Errors.RESOURCE_NOT_FOUND, ctx.contentLength > 0 || ctx.chunked);
     ctx.route = route;
@@ -237,6 +301,12 @@ export class GatewayApp {
     }
     return null;
   }
+}
+
+/** A request refused before routing: the connection closes (its framing cannot be trusted). */
+function refuse(ctx: RequestContext, err: GatewayError): null {
+  sendErrorSync(ctx, err, true);
+  return null;
 }
 
 /** Every value of a repeated header, comma-joined as RFC 9110 allows (X-Forwarded-For may be split). */

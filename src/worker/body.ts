@@ -10,9 +10,12 @@ import { sendError } from './respond.js';
 /** ctx.body once a body was read and found empty (null means "not read yet"). */
 export const EMPTY_BODY = new Uint8Array(0);
 
-export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uint8Array | null) => void): void {
+/** `tooLarge` answers a body over `maxBytes` (default: 413 from the catalog, connection closed). */
+export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uint8Array | null) => void, tooLarge: (ctx: RequestContext) => void = bodyTooLarge): void {
   if (ctx.body !== null) return done(ctx.body.byteLength === 0 ? null : ctx.body);
   if (ctx.contentLength === 0 || (ctx.contentLength < 0 && !ctx.chunked)) return done(null);
+  // A declared length over a limit smaller than the listener's: refused before reading.
+  if (ctx.contentLength > maxBytes) return tooLarge(ctx);
   let buf = new Uint8Array(ctx.contentLength > 0 ? ctx.contentLength : 16384);
   let len = 0;
   ctx.res.onData((ab, isLast) => {
@@ -20,7 +23,7 @@ export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uin
     const chunk = new Uint8Array(ab);
     if (len + chunk.length > buf.length) {
       if (len + chunk.length > maxBytes) {
-        sendError(ctx, Errors.REQUEST_TOO_LARGE, true);
+        tooLarge(ctx);
         return;
       }
       const next = new Uint8Array(Math.min(maxBytes, Math.max(buf.length * 2, len + chunk.length)));
@@ -35,4 +38,8 @@ export function readBody(ctx: RequestContext, maxBytes: number, done: (body: Uin
       done(body);
     }
   });
+}
+
+function bodyTooLarge(ctx: RequestContext): void {
+  sendError(ctx, Errors.REQUEST_TOO_LARGE, true);
 }

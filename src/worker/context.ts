@@ -1,6 +1,7 @@
 import type { HttpResponse } from '../../native/uws.js';
 import type { CompiledRoute } from '../compile/plan.js';
 import type { ApiKeyRecord } from '../limits/keys.js';
+import type { PendingUpgrade } from '../websocket/runtime.js';
 
 /** A Host header value without its port ("[::1]:8080" -> "[::1]", "a.b:80" -> "a.b"), case kept. */
 export function hostWithoutPort(host: string): string {
@@ -65,6 +66,8 @@ export class RequestContext {
   watching: boolean;
   /** CORS: headers every response of this request carries; non-null also means integration CORS headers are dropped. */
   extraHeaders: readonly string[] | null;
+  /** A WebSocket handshake waiting for $connect: what res.upgrade needs. */
+  upgrade: PendingUpgrade | null;
 
   constructor(res: HttpResponse, method: string, url: string, query: string, host: string, ip: string, startMs: number) {
     this.res = res;
@@ -98,6 +101,7 @@ export class RequestContext {
     this.onFinish = null;
     this.watching = false;
     this.extraHeaders = null;
+    this.upgrade = null;
   }
 
   /** Value of the first header with this lower-case name, or undefined. */

@@ -1,8 +1,9 @@
+import { WsRuntime, type ConnectionOp, type ConnectionReply } from '../websocket/runtime.js';
 import { performance } from 'node:perf_hooks';
 import { compilePlan } from '../compile/plan.js';
 import { resolveWorkers } from '../config/index.js';
 import type { Plan } from '../compile/plan.js';
-import type { FromWorker, ToWorker } from '../master/messages.js';
+import type { FromWorker, ToWorker, WireOp } from '../master/messages.js';
 import { createAccessLog } from '../observability/access-log.js';
 import { epochFromMono } from '../observability/clock.js';
 import { createLogger } from '../observability/log.js';
@@ -27,6 +28,27 @@ let metrics: WorkerMetrics | null = null;
 let drainTimeoutMs = 30_000;
 let reporter: ReturnType<typeof startSnapshotReporter> | null = null;
 let shared: SharedState | null = null;
+/** This worker's WebSocket connections; its ids name this node and this worker's serial. */
+const websocket = new WsRuntime(
+  { node: Number(process.env['GATEWAY_NODE_ID'] ?? 0), worker: Number((process.env['GATEWAY_WORKER_ID'] ?? '0.0').split('.')[1] ?? 0) },
+  (what, e) => log.warn({ websocket: what, error: e instanceof Error ? e.message : String(e) }, 'websocket integration failed'),
+);
+/** @connections operations sent to other workers of this node, by request id. */
+const wsPending = new Map<number, { resolve: (r: ConnectionReply) => void; timer: NodeJS.Timeout }>();
+let wsReqId = 0;
+// A worker that does not answer within this (it is exiting) holds no connection any more.
+const WS_REMOTE_TIMEOUT_MS = 5000;
+websocket.remote = (owner, op) => new Promise((resolve) => {
+  const reqId = ++wsReqId;
+  const timer = setTimeout(() => {
+    wsPending.delete(reqId);
+    resolve({ status: 410 });
+  }, WS_REMOTE_TIMEOUT_MS);
+  wsPending.set(reqId, { resolve, timer });
+  const wire: WireOp = op.op === 'post' ? { op: 'post', id: op.id, data: Buffer.from(op.data).toString('base64') } : op;
+  send({ type: 'ws-op', to: owner.worker, reqId, op: wire });
+});
+
 /** Tells this worker's own cache events apart when they come back (pub/sub or the master's relay). */
 const WORKER_TAG = `${process.pid}:${Math.random().toString(36).slice(2)}`;
 
@@ -74,6 +96,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       shared: sh,
       onRefused: (routeKey, kind) => metrics?.count('throttle', routeKey, kind),
       onCache: (routeKey, kind) => metrics?.count('cache', routeKey, kind),
+      websocket,
       onCacheEvict: (key: string) => {
         const event: SharedEvent = { type: 'cache-evict', key, from: WORKER_TAG };
         // Redis: every worker of every node hears it on pub/sub; memory store: the master relays it to this node's workers.
@@ -122,6 +145,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       started: () => wm.requestStarted(),
       completed,
       ...(config.listen.tls !== undefined ? { tls: config.listen.tls } : {}),
+      websocket,
     });
     setForwardedProto(config.listen.tls !== undefined ? 'https' : 'http');
     const port = await app.listen(config.listen.host, config.listen.port);
@@ -140,6 +164,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
 async function drain(): Promise<void> {
   if (draining) return;
   draining = true;
+  websocket.closeAll();
   if (app !== null) {
     const clean = await app.drain(drainTimeoutMs);
     if (!clean) log.warn({ inflight: app.inflight }, 'drain timeout: exiting with requests in flight');
@@ -160,6 +185,20 @@ process.on('message', (msg: ToWorker) => {
       if (metrics !== null) send({ type: 'metrics', snapshot: metrics.snapshot(), nonce: msg.nonce });
       break;
     case 'event': applyEvent(msg.event); break;
+    case 'ws-op': {
+      const op: ConnectionOp = msg.op.op === 'post' ? { op: 'post', id: msg.op.id, data: Buffer.from(msg.op.data, 'base64') } : msg.op;
+      send({ type: 'ws-reply', to: msg.from, reqId: msg.reqId, reply: websocket.local(op) });
+      break;
+    }
+    case 'ws-reply': {
+      const p = wsPending.get(msg.reqId);
+      if (p !== undefined) {
+        wsPending.delete(msg.reqId);
+        clearTimeout(p.timer);
+        p.resolve(msg.reply);
+      }
+      break;
+    }
     case 'usage':
       if (shared !== null) {
         const store = shared.store;
