@@ -383,10 +383,15 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
       // No $connect route: connections are accepted with the API's settings only (as AWS does).
       if (!guard(connect, connectCfg ?? ({ route: '$connect', integration: { type: 'mock', status: 200, headers: {}, body: '' } } as Route), `${at}.routes`, 'GET')) return null;
       routes.push(connect);
-      const h = connectionHandlers(wsRuntime, api.websocket.maxMessageBytes);
-      for (const [method, handle] of [['POST', h.post], ['GET', h.get], ['DELETE', h.del]] as const) {
+      const h = connectionHandlers(wsRuntime, wsApi, api.websocket.maxMessageBytes);
+      const management = [
+        ['POST', '/@connections/{connectionId}', h.post], ['GET', '/@connections/{connectionId}', h.get], ['DELETE', '/@connections/{connectionId}', h.del],
+        ['PUT', '/@connections/{connectionId}/topics/{topic}', h.subscribe], ['DELETE', '/@connections/{connectionId}/topics/{topic}', h.unsubscribe],
+        ['POST', '/@broadcast/{topic}', h.broadcast],
+      ] as const;
+      for (const [method, path, handle] of management) {
         const route: CompiledRoute = {
-          id: routes.length, routeKey: `${method} /@connections/{connectionId}`, api: api.name, stage: api.stage, sync: false,
+          id: routes.length, routeKey: `${method} ${path}`, api: api.name, stage: api.stage, sync: false,
           // AWS: the management API always needs IAM (SigV4, service execute-api); resource "{api}/{stage}/{METHOD} /@connections/{id}".
           handle: withIam(handle, {
             credentials: iamCredentials, region: config.iam.region ?? null, maxBodyBytes: config.limits.maxBodyBytes,
@@ -394,7 +399,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
           }),
         };
         routes.push(route);
-        defs.push({ method, path: '/@connections/{connectionId}', data: route });
+        defs.push({ method, path, data: route });
       }
       websockets.push({ prefix: wsApi.prefix, settings: api.websocket, where: at });
       return { api: wsApi, connect };

@@ -473,6 +473,8 @@ export const WebSocketSettingsSchema = Type.Object(
     // 1 MiB: 8x the largest message, so one slow read does not drop a client, while 10,000 stuck
     // clients stay under 10 GB worst case; beyond it the client is dropped (uWS closeOnBackpressureLimit).
     maxBackpressureBytes: Type.Integer({ minimum: 16384, default: 1048576, description: "bytes queued for a client that does not read; past it the connection is closed (slow consumer)" }),
+    retentionSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'broadcasts kept for clients that reconnect with lastMessageId' }),
+    retentionMessages: Type.Integer({ minimum: 0, maximum: 1000000, default: 10000, description: 'at most this many broadcasts kept (Redis stream MAXLEN ~, and per worker)' }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -16,7 +16,10 @@ export type ToWorker =
   | { type: 'snapshot'; nonce: number }
   /** @connections operation for a connection this worker owns, from another worker of the node (relayed by the master). */
   | { type: 'ws-op'; from: number; reqId: number; op: WireOp }
-  | { type: 'ws-reply'; reqId: number; reply: ConnectionReply };
+  | { type: 'ws-reply'; reqId: number; reply: ConnectionReply }
+  /** Local broadcast bus: the master's id for this worker's publish, and every message of the node in order. */
+  | { type: 'ws-published'; reqId: number; id: string }
+  | { type: 'ws-deliver'; id: string; api: string; topic: string; data: string };
 
 export type FromWorker =
   /** Sent once the worker listens for IPC: ESM loads asynchronously, so 'online' comes too early. */
@@ -29,7 +32,9 @@ export type FromWorker =
   | { type: 'event'; event: SharedEvent }
   /** An @connections operation for the worker with serial `to`; its reply comes back as ws-reply. */
   | { type: 'ws-op'; to: number; reqId: number; op: WireOp }
-  | { type: 'ws-reply'; to: number; reqId: number; reply: ConnectionReply };
+  | { type: 'ws-reply'; to: number; reqId: number; reply: ConnectionReply }
+  /** Local broadcast bus: a broadcast for the master to number and send to every worker of the node. */
+  | { type: 'ws-publish'; reqId: number; api: string; topic: string; data: string };
 
 /** ConnectionOp over IPC (JSON): post data as base64. */
-export type WireOp = { op: 'post'; id: string; data: string } | { op: 'get'; id: string } | { op: 'delete'; id: string };
+export type WireOp = { op: 'post'; id: string; data: string } | { op: 'get'; id: string } | { op: 'delete'; id: string } | { op: 'subscribe' | 'unsubscribe'; id: string; topic: string };

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { IdClock } from '../websocket/bus.js';
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { createServer } from 'node:http';
@@ -66,6 +67,8 @@ export class Supervisor {
   private readonly bySerial = new Map<number, Worker>();
   /** This gateway's node id: the first 4 bytes of every WebSocket connection id its workers issue. */
   readonly nodeId = randomBytes(4).readUInt32BE(0);
+  /** Local broadcast bus ids (without Redis). */
+  private readonly busIds = new IdClock();
   readonly exited: Promise<number>;
   private resolveExit!: (code: number) => void;
 
@@ -167,6 +170,13 @@ export class Supervisor {
         const from = serialOf(w);
         if (target === undefined) this.send(w, { type: 'ws-reply', reqId: msg.reqId, reply: { status: 410 } });
         else this.send(target, { type: 'ws-op', from, reqId: msg.reqId, op: msg.op });
+        break;
+      }
+      case 'ws-publish': {
+        // One numbering and one send order for the whole node: every worker delivers in this order.
+        const id = this.busIds.next();
+        this.send(w, { type: 'ws-published', reqId: msg.reqId, id });
+        for (const r of this.ready) this.send(r, { type: 'ws-deliver', id, api: msg.api, topic: msg.topic, data: msg.data });
         break;
       }
       case 'ws-reply': {

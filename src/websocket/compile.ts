@@ -17,20 +17,58 @@ import type { UpstreamGroup } from '../upstream/group.js';
 import { readBody } from '../worker/body.js';
 import type { RequestContext } from '../worker/context.js';
 import { sendComplete, sendError } from '../worker/respond.js';
-import type { ConnectionReply, WsResult, WsRuntime } from './runtime.js';
+import { TOPIC, type ConnectionReply, type WsApi, type WsEffects, type WsResult, type WsRuntime } from './runtime.js';
 
-/** A function integration's answer: `{statusCode, body}` as for HTTP, or any value sent as it is (JSON for non-strings). */
+/**
+ * A function integration's answer: `{statusCode, body}` as for HTTP, or any value sent as it is (JSON
+ * for non-strings). Beyond AWS, the object may carry `subscribe` / `unsubscribe` (topic names, for
+ * the calling connection) and `publish` (`{topic, data}` or a list of them: broadcasts).
+ */
 export function wsResultOf(result: unknown): WsResult {
   if (result === null || result === undefined) return { ok: true, status: 200, body: null };
   if (typeof result === 'string') return { ok: true, status: 200, body: result };
   if (typeof result === 'object' && !Array.isArray(result) && 'statusCode' in result) {
-    const r = result as { statusCode: unknown; body?: unknown };
+    const r = result as { statusCode: unknown; body?: unknown; subscribe?: unknown; unsubscribe?: unknown; publish?: unknown };
     const status = Number(r.statusCode);
     if (!Number.isInteger(status) || status < 100 || status > 599) return { ok: false, message: `statusCode ${JSON.stringify(r.statusCode)} is not an HTTP status` };
     const body = r.body === undefined || r.body === null ? null : typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
-    return { ok: true, status, body };
+    const effects = effectsOf(r);
+    if (typeof effects === 'string') return { ok: false, message: effects };
+    return effects === null ? { ok: true, status, body } : { ok: true, status, body, effects };
   }
   return { ok: true, status: 200, body: JSON.stringify(result) };
+}
+
+function topicList(v: unknown, what: string): string[] | string {
+  if (!Array.isArray(v) || !v.every((t) => typeof t === 'string' && TOPIC.test(t))) return `${what} must be a list of topic names (1-128 of A-Z a-z 0-9 _ . : ~ -)`;
+  return v as string[];
+}
+
+/** The topic effects of an answer; a string says what is wrong with them. */
+function effectsOf(r: { subscribe?: unknown; unsubscribe?: unknown; publish?: unknown }): WsEffects | null | string {
+  if (r.subscribe === undefined && r.unsubscribe === undefined && r.publish === undefined) return null;
+  const e: WsEffects = {};
+  if (r.subscribe !== undefined) {
+    const l = topicList(r.subscribe, 'subscribe');
+    if (typeof l === 'string') return l;
+    e.subscribe = l;
+  }
+  if (r.unsubscribe !== undefined) {
+    const l = topicList(r.unsubscribe, 'unsubscribe');
+    if (typeof l === 'string') return l;
+    e.unsubscribe = l;
+  }
+  if (r.publish !== undefined) {
+    const list = Array.isArray(r.publish) ? r.publish : [r.publish];
+    const out: { topic: string; data: string }[] = [];
+    for (const p of list) {
+      if (typeof p !== 'object' || p === null || typeof (p as { topic?: unknown }).topic !== 'string' || !TOPIC.test((p as { topic: string }).topic)) return 'publish needs {topic, data} with a valid topic name';
+      const d = (p as { data?: unknown }).data;
+      out.push({ topic: (p as { topic: string }).topic, data: typeof d === 'string' ? d : JSON.stringify(d ?? null) });
+    }
+    e.publish = out;
+  }
+  return e;
 }
 
 export interface WsFunctionTarget {
@@ -83,7 +121,17 @@ export function httpCaller(t: WsHttpTarget): (event: Record<string, unknown>, re
         method: 'POST', path: t.path, headers, body: body ?? Buffer.alloc(0), connectTimeoutMs: t.connectTimeoutMs, timeoutMs: t.timeoutMs,
         maxResponseBytes: t.maxResponseBytes, onUpstreamError: t.onUpstreamError,
       });
-      return { ok: true, status: r.status, body: r.body.length > 0 ? r.body.toString('utf8') : null };
+      const text = r.body.length > 0 ? r.body.toString('utf8') : null;
+      // Topic effects from response headers: x-subscribe / x-unsubscribe, comma-separated names.
+      const e: WsEffects = {};
+      for (let i = 0; i < r.headers.length; i += 2) {
+        const name = r.headers[i];
+        if (name !== 'x-subscribe' && name !== 'x-unsubscribe') continue;
+        const topics = r.headers[i + 1]!.split(',').map((x) => x.trim()).filter((x) => TOPIC.test(x));
+        if (name === 'x-subscribe') (e.subscribe ??= []).push(...topics);
+        else (e.unsubscribe ??= []).push(...topics);
+      }
+      return e.subscribe === undefined && e.unsubscribe === undefined ? { ok: true, status: r.status, body: text } : { ok: true, status: r.status, body: text, effects: e };
     } catch (e) {
       return { ok: false, message: `${e instanceof FetchError ? e.kind : 'internal'}: ${(e as Error).message}` };
     }
@@ -129,10 +177,38 @@ function failed(ctx: RequestContext, e: unknown): void {
   sendComplete(ctx, 500, ['content-type', 'application/json'], Buffer.from('{"message":"Internal server error"}'));
 }
 
-/** The three @connections handlers (IAM authorization is wrapped around them by the plan). */
-export function connectionHandlers(ws: WsRuntime, maxMessageBytes: number): { post: (ctx: RequestContext) => void; get: (ctx: RequestContext) => void; del: (ctx: RequestContext) => void } {
+const BAD_TOPIC = (ctx: RequestContext): void => sendComplete(ctx, 400, ['content-type', 'application/json', 'x-amzn-errortype', 'BadRequestException'], Buffer.from('{"message":"Invalid topic name"}'));
+
+/**
+ * The @connections handlers and, beyond AWS, topics and broadcast (IAM authorization is wrapped
+ * around them by the plan): PUT/DELETE @connections/{id}/topics/{topic} (204), POST
+ * @broadcast/{topic} (200 {"messageId"}).
+ */
+export function connectionHandlers(ws: WsRuntime, api: WsApi, maxMessageBytes: number): Record<'post' | 'get' | 'del' | 'subscribe' | 'unsubscribe' | 'broadcast', (ctx: RequestContext) => void> {
   const idOf = (ctx: RequestContext): string => ctx.params?.['connectionId'] ?? '';
+  const topicOf = (ctx: RequestContext): string | null => {
+    const t = ctx.params?.['topic'] ?? '';
+    return TOPIC.test(t) ? t : null;
+  };
+  const topicOp = (op: 'subscribe' | 'unsubscribe') => (ctx: RequestContext): void => {
+    const topic = topicOf(ctx);
+    if (topic === null) return BAD_TOPIC(ctx);
+    ws.operate({ op, id: idOf(ctx), topic }).then((r) => answer(ctx, r), (e: unknown) => failed(ctx, e));
+  };
   return {
+    subscribe: topicOp('subscribe'),
+    unsubscribe: topicOp('unsubscribe'),
+    broadcast: (ctx) => {
+      const topic = topicOf(ctx);
+      if (topic === null) return BAD_TOPIC(ctx);
+      readBody(ctx, maxMessageBytes, (body) => {
+        if (body !== null && body.byteLength > maxMessageBytes) return tooLarge(ctx, false);
+        ws.broadcast(api, topic, body === null ? Buffer.alloc(0) : Buffer.from(body.buffer, body.byteOffset, body.byteLength)).then(
+          (id) => sendComplete(ctx, 200, ['content-type', 'application/json'], Buffer.from(JSON.stringify({ messageId: id }))),
+          (e: unknown) => failed(ctx, e),
+        );
+      }, (c) => tooLarge(c, true));
+    },
     post: (ctx) => {
       // The body may have been read already (IAM, to check a signature over it): its size is checked either way.
       readBody(ctx, maxMessageBytes, (body) => {

@@ -22,9 +22,23 @@ import { finish } from '../worker/respond.js';
 import { connectEvent, disconnectEvent, messageEvent, type WsEventBase } from './events.js';
 import { newConnectionId, newMessageId, ownerOf, type ConnectionOwner } from './ids.js';
 import type { RouteSelector } from './selection.js';
+import type { WireOp } from '../master/messages.js';
+import { BUS_ID, compareIds, type BusMessage, type WsBus } from './bus.js';
 
-/** What an integration answered: a status (decides $connect) and a body (the route response). */
-export type WsResult = { ok: true; status: number; body: string | null } | { ok: false; message: string };
+/**
+ * What an integration answered: a status (decides $connect), a body (the route response) and, beyond
+ * AWS, topic effects: subscribe / unsubscribe the calling connection, publish broadcasts.
+ */
+export type WsResult = { ok: true; status: number; body: string | null; effects?: WsEffects } | { ok: false; message: string };
+
+export interface WsEffects {
+  subscribe?: string[];
+  unsubscribe?: string[];
+  publish?: { topic: string; data: string }[];
+}
+
+/** Topic names: safe as one URL path segment (@connections/{id}/topics/{topic}, @broadcast/{topic}). */
+export const TOPIC = /^[A-Za-z0-9_.:~-]{1,128}$/;
 
 export interface WsRoute {
   key: string;
@@ -62,6 +76,12 @@ export interface WsUserData {
   closed: boolean;
   /** Why the gateway closed it (@connections DELETE, drain), for $disconnect's reason. */
   closeReason: string | null;
+  /** Topics it is subscribed to (uWS topic keys). */
+  topics: Set<string>;
+  /** lastMessageId the client gave at connect: every subscription first replays what came after it. */
+  resumeFrom: string | null;
+  /** Effects of the $connect answer, applied once the socket is open. */
+  pending: WsEffects | null;
 }
 
 /** An upgrade waiting for $connect: what res.upgrade needs, copied out of the request. */
@@ -77,7 +97,8 @@ export interface PendingUpgrade {
 export type ConnectionOp =
   | { op: 'post'; id: string; data: Uint8Array }
   | { op: 'get'; id: string }
-  | { op: 'delete'; id: string };
+  | { op: 'delete'; id: string }
+  | { op: 'subscribe' | 'unsubscribe'; id: string; topic: string };
 
 export type ConnectionReply =
   | { status: 200; info?: { connectedAt: number; lastActiveAt: number; sourceIp: string; userAgent: string } }
@@ -119,6 +140,7 @@ export class WsRuntime {
     const u: WsUserData = {
       id: this.newId(), api, connectedAt: now, lastActiveAt: now, sourceIp: ctx.clientIp, userAgent: ctx.header('user-agent') ?? '',
       domainName: hostWithoutPort(ctx.host), headers: ctx.headers, authorizer: ctx.authorizer === null ? null : eventAuthorizer(ctx.authorizer, false), closed: false, closeReason: null,
+      topics: new Set(), resumeFrom: resumePoint(ctx.query), pending: null,
     };
     const upgrade = (): void => {
       if (ctx.aborted || ctx.done) return;
@@ -133,7 +155,10 @@ export class WsRuntime {
     api.connect.call(event, requestId).then((r) => {
       ctx.integrationEndMs = performance.now();
       if (ctx.aborted || ctx.done) return;
-      if (r.ok && r.status >= 200 && r.status < 300) return upgrade();
+      if (r.ok && r.status >= 200 && r.status < 300) {
+        u.pending = r.effects ?? null;
+        return upgrade();
+      }
       const status = r.ok ? r.status : 500;
       if (!r.ok) ctx.errorMessage = `$connect: ${r.message}`.slice(0, 500);
       refuseHandshake(ctx, status, r.ok ? r.body : null);
@@ -157,7 +182,18 @@ export class WsRuntime {
       sendPingsAutomatically: true,
       upgrade: upgrade as never,
       open: (ws) => {
-        this.connections.set(ws.getUserData().id, ws);
+        const u = ws.getUserData();
+        this.connections.set(u.id, ws);
+        if (u.pending !== null) {
+          const e = u.pending;
+          u.pending = null;
+          // Not inside open: it runs within the handshake response's cork, and writes to the new
+          // socket from there (replayed broadcasts) were seen to break the connection (1006). The
+          // next turn is still before any client reaction to the 101 can arrive.
+          setImmediate(() => {
+            if (!ws.getUserData().closed) ws.cork(() => this.apply(ws, e));
+          });
+        }
       },
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
       close: (ws, code, message) => this.onClose(ws, code, message),
@@ -191,8 +227,9 @@ export class WsRuntime {
       if (!r.ok) {
         this.onError(`route ${route.key}`, r.message);
         ws.send(errorFrame('Internal server error', u.id, requestId), false);
-      } else if (route.routeResponse && r.body !== null) {
-        ws.send(r.body, false);
+      } else {
+        if (route.routeResponse && r.body !== null) ws.send(r.body, false);
+        if (r.effects !== undefined) this.apply(ws, r.effects);
       }
     }, (e: unknown) => this.onError(`route ${route.key}`, e));
   }
@@ -216,11 +253,16 @@ export class WsRuntime {
   /** An @connections operation on any id: here when this worker owns it, else by the owner. */
   async operate(op: ConnectionOp): Promise<ConnectionReply> {
     const owner = ownerOf(op.id);
-    if (owner === null || owner.node !== this.owner.node) return { status: 410 };
-    if (owner.worker === this.owner.worker) return this.local(op);
-    if (this.remote === null) return { status: 410 };
-    return this.remote(owner, op);
+    if (owner === null) return { status: 410 };
+    if (owner.node === this.owner.node && owner.worker === this.owner.worker) return this.local(op);
+    // Another node: over Redis (without Redis there is no other node); another worker here: over the master.
+    const remote = owner.node === this.owner.node ? this.remote : this.remoteNode;
+    if (remote === null) return { status: 410 };
+    return remote(owner, op);
   }
+
+  /** Reaches workers of other nodes (Redis); null without Redis. */
+  remoteNode: RemoteOps | null = null;
 
   /** An operation on a connection this worker owns (also what remote calls run). */
   local(op: ConnectionOp): ConnectionReply {
@@ -235,6 +277,12 @@ export class WsRuntime {
         u.closeReason = 'Connection deleted through the @connections API';
         ws.cork(() => ws.end(1000, 'Goodbye'));
         return { status: 204 };
+      case 'subscribe':
+        this.subscribe(ws, [op.topic]);
+        return { status: 204 };
+      case 'unsubscribe':
+        this.unsubscribe(ws, [op.topic]);
+        return { status: 204 };
       case 'post': {
         // Refused while the client's queue is past half the limit: a burst of posts cannot push it over (and get it dropped).
         if (ws.getBufferedAmount() > u.api.settings.maxBackpressureBytes / 2) return { status: 429 };
@@ -242,6 +290,111 @@ export class WsRuntime {
         ws.cork(() => ws.send(data, !isUtf8(data)));
         return { status: 200 };
       }
+    }
+  }
+
+  // ---- topics and broadcast ----
+
+  /** The bus (local or Redis) and the uWS publish of this worker's app; set by the worker. */
+  bus: WsBus | null = null;
+  publishFrame: ((key: string, frame: string) => void) | null = null;
+  /** Recent broadcasts in bus order (replay for reconnecting clients), bounded by count and age. */
+  private readonly ring: { id: string; key: string; frame: string; at: number }[] = [];
+  private ringStart = 0;
+  /** Retention: the largest of the WebSocket APIs' settings (the worker serves them all). */
+  retentionMessages = 10_000;
+  retentionMs = 300_000;
+
+  /** Starts delivering broadcasts from the bus to this worker's subscribers. */
+  startBus(bus: WsBus): void {
+    this.bus = bus;
+    bus.start((m) => this.deliver(m));
+  }
+
+  /** A broadcast from a route's answer or the @broadcast API; resolves with its id. */
+  broadcast(api: WsApi, topic: string, data: Buffer): Promise<string> {
+    if (this.bus === null) return Promise.reject(new Error('no broadcast bus'));
+    return this.bus.publish(`${api.name}/${api.stage}`, topic, data);
+  }
+
+  private deliver(m: BusMessage): void {
+    const key = `${m.api}#${m.topic}`;
+    const frame = frameOf(m);
+    const now = Date.now();
+    this.ring.push({ id: m.id, key, frame, at: now });
+    // Trim from the front by count and age, in O(1) amortized (compacted now and then).
+    while (this.ring.length - this.ringStart > this.retentionMessages || (this.ringStart < this.ring.length && now - this.ring[this.ringStart]!.at > this.retentionMs)) this.ringStart++;
+    if (this.ringStart > 4096 && this.ringStart * 2 > this.ring.length) {
+      this.ring.splice(0, this.ringStart);
+      this.ringStart = 0;
+    }
+    this.publishFrame?.(key, frame);
+  }
+
+  private apply(ws: WebSocket<WsUserData>, e: WsEffects): void {
+    const u = ws.getUserData();
+    if (e.unsubscribe !== undefined) this.unsubscribe(ws, e.unsubscribe);
+    if (e.subscribe !== undefined) this.subscribe(ws, e.subscribe);
+    if (e.publish !== undefined) {
+      for (const p of e.publish) {
+        this.broadcast(u.api, p.topic, Buffer.from(p.data)).catch((err: unknown) => this.onError(`publish ${p.topic}`, err));
+      }
+    }
+  }
+
+  /**
+   * Subscribes; a client that connected with lastMessageId first gets what it missed on the topic
+   * (from this worker's recent broadcasts, or the Redis stream when they go back further), then the
+   * live ones, with no gap and no repeat: the replay and the subscription happen in one turn.
+   */
+  subscribe(ws: WebSocket<WsUserData>, topics: readonly string[]): void {
+    const u = ws.getUserData();
+    for (const topic of topics) {
+      if (!TOPIC.test(topic)) continue;
+      const key = `${u.api.name}/${u.api.stage}#${topic}`;
+      if (u.topics.has(key)) continue;
+      u.topics.add(key);
+      const after = u.resumeFrom;
+      if (after === null) {
+        ws.subscribe(key);
+        continue;
+      }
+      const oldest = this.ringStart < this.ring.length ? this.ring[this.ringStart]!.id : null;
+      if (this.bus === null || this.bus.kind === 'local' || (oldest !== null && compareIds(oldest, after) <= 0)) {
+        this.catchUp(ws, key, after);
+        continue;
+      }
+      // Older than this worker's memory: from the stream, then the rest from memory.
+      this.bus.replay(after).then((older) => {
+        if (u.closed || !u.topics.has(key)) return;
+        const first = this.ringStart < this.ring.length ? this.ring[this.ringStart]!.id : null;
+        ws.cork(() => {
+          for (const m of older) if (`${m.api}#${m.topic}` === key && (first === null || compareIds(m.id, first) < 0)) ws.send(frameOf(m), false);
+        });
+        this.catchUp(ws, key, after);
+      }, (e: unknown) => {
+        this.onError('replay', e);
+        if (!u.closed && u.topics.has(key)) this.catchUp(ws, key, after);
+      });
+    }
+  }
+
+  /** Sends the retained broadcasts of `key` after `after`, then subscribes (one synchronous step). */
+  private catchUp(ws: WebSocket<WsUserData>, key: string, after: string): void {
+    ws.cork(() => {
+      for (let i = this.ringStart; i < this.ring.length; i++) {
+        const r = this.ring[i]!;
+        if (r.key === key && compareIds(r.id, after) > 0) ws.send(r.frame, false);
+      }
+      ws.subscribe(key);
+    });
+  }
+
+  unsubscribe(ws: WebSocket<WsUserData>, topics: readonly string[]): void {
+    const u = ws.getUserData();
+    for (const topic of topics) {
+      const key = `${u.api.name}/${u.api.stage}#${topic}`;
+      if (u.topics.delete(key)) ws.unsubscribe(key);
     }
   }
 
@@ -267,4 +420,32 @@ function refuseHandshake(ctx: RequestContext, status: number, body: string | nul
     ctx.res.end(text, true);
   });
   finish(ctx);
+}
+
+/** `lastMessageId` from the connect URL's query string (a bus id), or null. */
+function resumePoint(query: string): string | null {
+  if (query === '' || !query.includes('lastMessageId=')) return null;
+  for (const pair of query.split('&')) {
+    if (pair.startsWith('lastMessageId=')) {
+      const v = decodeURIComponent(pair.slice('lastMessageId='.length));
+      return BUS_ID.test(v) ? v : null;
+    }
+  }
+  return null;
+}
+
+/** What subscribers receive: `{"topic","id","data"}` (data as text, or base64 with "encoding" for binary payloads). */
+function frameOf(m: BusMessage): string {
+  return isUtf8(m.data)
+    ? JSON.stringify({ topic: m.topic, id: m.id, data: m.data.toString('utf8') })
+    : JSON.stringify({ topic: m.topic, id: m.id, data: m.data.toString('base64'), encoding: 'base64' });
+}
+
+/** An operation as it crosses processes (IPC or Redis, JSON): post data in base64. */
+export function toWire(op: ConnectionOp): WireOp {
+  return op.op === 'post' ? { op: 'post', id: op.id, data: Buffer.from(op.data).toString('base64') } : op;
+}
+
+export function fromWire(w: WireOp): ConnectionOp {
+  return w.op === 'post' ? { op: 'post', id: w.id, data: Buffer.from(w.data, 'base64') } : w;
 }

@@ -103,6 +103,8 @@ export class GatewayApp {
     } else {
       this.app = createTlsApp(opts.tls, register);
     }
+    // Broadcasts fan out inside this worker through uWS's own topic tree.
+    if (opts.websocket !== undefined) opts.websocket.publishFrame = (key, frame) => { this.app.publish(key, frame, false); };
   }
 
   listen(host: string, port: number): Promise<number> {

@@ -1,9 +1,10 @@
-import { WsRuntime, type ConnectionOp, type ConnectionReply } from '../websocket/runtime.js';
+import { fromWire, toWire, WsRuntime, type ConnectionReply } from '../websocket/runtime.js';
+import { LocalBus, RedisBus, type WsBus } from '../websocket/bus.js';
 import { performance } from 'node:perf_hooks';
 import { compilePlan } from '../compile/plan.js';
 import { resolveWorkers } from '../config/index.js';
 import type { Plan } from '../compile/plan.js';
-import type { FromWorker, ToWorker, WireOp } from '../master/messages.js';
+import type { FromWorker, ToWorker } from '../master/messages.js';
 import { createAccessLog } from '../observability/access-log.js';
 import { epochFromMono } from '../observability/clock.js';
 import { createLogger } from '../observability/log.js';
@@ -28,6 +29,7 @@ let metrics: WorkerMetrics | null = null;
 let drainTimeoutMs = 30_000;
 let reporter: ReturnType<typeof startSnapshotReporter> | null = null;
 let shared: SharedState | null = null;
+let bus: WsBus | null = null;
 /** This worker's WebSocket connections; its ids name this node and this worker's serial. */
 const websocket = new WsRuntime(
   { node: Number(process.env['GATEWAY_NODE_ID'] ?? 0), worker: Number((process.env['GATEWAY_WORKER_ID'] ?? '0.0').split('.')[1] ?? 0) },
@@ -45,8 +47,7 @@ websocket.remote = (owner, op) => new Promise((resolve) => {
     resolve({ status: 410 });
   }, WS_REMOTE_TIMEOUT_MS);
   wsPending.set(reqId, { resolve, timer });
-  const wire: WireOp = op.op === 'post' ? { op: 'post', id: op.id, data: Buffer.from(op.data).toString('base64') } : op;
-  send({ type: 'ws-op', to: owner.worker, reqId, op: wire });
+  send({ type: 'ws-op', to: owner.worker, reqId, op: toWire(op) });
 });
 
 /** Tells this worker's own cache events apart when they come back (pub/sub or the master's relay). */
@@ -104,6 +105,22 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
         else if (peers) send({ type: 'event', event });
       },
     });
+    // WebSocket broadcasts: Redis streams across nodes, else the master relays within the node.
+    if (plan.websockets.length > 0) {
+      websocket.retentionMessages = Math.max(...plan.websockets.map((w) => w.settings.retentionMessages));
+      websocket.retentionMs = 1000 * Math.max(...plan.websockets.map((w) => w.settings.retentionSeconds));
+      const redis = config.store.redis;
+      if (sh.store instanceof RedisStore && redis !== undefined) {
+        const rb = new RedisBus({ ...redis, maxLen: websocket.retentionMessages }, (e) => log.warn({ bus: 'redis', error: e.message }, 'websocket bus: redis read failed; resuming from the last id'));
+        // @connections calls for connections on other nodes travel over Redis too.
+        rb.serve(websocket.owner, (w) => websocket.local(fromWire(w)), redis);
+        websocket.remoteNode = (owner, op) => rb.request(owner, toWire(op));
+        bus = rb;
+      } else {
+        bus = new LocalBus((m) => send(m));
+      }
+      websocket.startBus(bus);
+    }
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
     await plan.startFunctions();
     metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);
@@ -172,6 +189,7 @@ async function drain(): Promise<void> {
   reporter?.stop();
   reporter?.sendNow(); // final counts, so the master's totals include this worker's last requests
   await plan?.close();
+  await bus?.close();
   await shared?.close(); // leased tokens and quota units go back to Redis
   await accessLog?.flush();
   process.exit(0);
@@ -186,10 +204,15 @@ process.on('message', (msg: ToWorker) => {
       break;
     case 'event': applyEvent(msg.event); break;
     case 'ws-op': {
-      const op: ConnectionOp = msg.op.op === 'post' ? { op: 'post', id: msg.op.id, data: Buffer.from(msg.op.data, 'base64') } : msg.op;
-      send({ type: 'ws-reply', to: msg.from, reqId: msg.reqId, reply: websocket.local(op) });
+      send({ type: 'ws-reply', to: msg.from, reqId: msg.reqId, reply: websocket.local(fromWire(msg.op)) });
       break;
     }
+    case 'ws-published':
+      if (bus instanceof LocalBus) bus.published(msg.reqId, msg.id);
+      break;
+    case 'ws-deliver':
+      if (bus instanceof LocalBus) bus.delivered(msg);
+      break;
     case 'ws-reply': {
       const p = wsPending.get(msg.reqId);
       if (p !== undefined) {

@@ -32,7 +32,7 @@ t.test('every default, exactly', async (t) => {
         stageVariables: {},
         protocol: 'http',
         routeSelectionExpression: '$request.body.action',
-        websocket: { maxMessageBytes: 131072, idleTimeoutSeconds: 600, maxConnectionMinutes: 120, maxBackpressureBytes: 1048576 },
+        websocket: { maxMessageBytes: 131072, idleTimeoutSeconds: 600, maxConnectionMinutes: 120, maxBackpressureBytes: 1048576, retentionSeconds: 300, retentionMessages: 10000 },
         apiKeyRequired: false,
         apiKeySource: 'HEADER',
         authorizers: {},

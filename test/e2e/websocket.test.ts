@@ -1,10 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import WebSocket from 'ws';
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { get, startGateway, waitFor } from '../helpers/gateway.js';
 import { startUpstream } from '../helpers/upstream.js';
+import { managementClient, openWs, type WsClient } from '../helpers/ws.js';
 
 // WebSocket APIs through a real gateway (two workers) with real `ws` clients: route selection,
 // $connect / $disconnect / $default, two-way routes, AWS events, limits, authorization at
@@ -35,6 +33,9 @@ const gw = await startGateway({
       { route: 'fail', integration: fn('fail'), routeResponse: true },
       { route: 'mock', integration: { type: 'mock', body: 'pong' }, routeResponse: true },
       { route: 'http', integration: { type: 'http_proxy', uri: `${up.url}/ws-message` }, routeResponse: true },
+      { route: 'join', integration: fn('join'), routeResponse: true },
+      { route: 'say', integration: fn('say') },
+      { route: 'badTopic', integration: fn('badTopic'), routeResponse: true },
       { route: '$default', integration: { type: 'mock', body: 'default route' }, routeResponse: true },
     ],
   }, {
@@ -53,35 +54,11 @@ t.teardown(() => gw.stop());
 
 const url = (path: string) => `ws://127.0.0.1:${gw.port}${path}`;
 
-interface Client { ws: WebSocket; next(): Promise<string>; closed: Promise<{ code: number; reason: string }> }
-
-/** Opens a client; `next()` resolves with the next message (queued in order). */
-function open(path: string, headers: Record<string, string> = {}): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url(path), { headers });
-    const queue: string[] = [];
-    const waiters: ((m: string) => void)[] = [];
-    ws.on('message', (d) => {
-      const m = d.toString();
-      const w = waiters.shift();
-      if (w) w(m);
-      else queue.push(m);
-    });
-    const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
-    ws.once('open', () => resolve({ ws, closed, next: () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => waiters.push(r))) }));
-    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`handshake ${res.statusCode}`), { status: res.statusCode })));
-    ws.once('error', reject);
-  });
-}
-
-const signer = new SignatureV4({ service: 'execute-api', region: 'us-east-1', credentials: KEY, sha256: Sha256 });
-async function manage(method: 'POST' | 'GET' | 'DELETE', id: string, body?: string | Buffer, sign = true) {
-  const path = `/prod/@connections/${encodeURIComponent(id)}`;
-  const headers: Record<string, string> = { host: `127.0.0.1:${gw.port}` };
-  if (body !== undefined) headers['content-type'] = 'application/octet-stream';
-  const signed = sign ? await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port: gw.port, path, headers, ...(body !== undefined ? { body } : {}) }) : { headers };
-  return get(gw.port, path, { method, headers: signed.headers as Record<string, string>, ...(body !== undefined ? { body } : {}) });
-}
+type Client = WsClient;
+const open = (path: string, headers: Record<string, string> = {}) => openWs(url(path), headers);
+const mgmt = managementClient(gw.port, 'prod', KEY);
+const manage = (method: 'POST' | 'GET' | 'DELETE' | 'PUT', id: string, body?: string | Buffer, sign = true, path?: string) =>
+  path === undefined ? mgmt.call(method, `/@connections/${encodeURIComponent(id)}`, body, sign) : mgmt.call(method, path.replace(/^\/prod/, ''), body, sign);
 
 const send = (c: Client, msg: unknown) => c.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
 
@@ -214,4 +191,72 @@ t.test('@connections: POST sends, GET describes, DELETE closes; unknown ids are 
 t.test('a plain HTTP request to the stage path is not a WebSocket route', async (t) => {
   const r = await get(gw.port, '/prod/anything');
   t.equal(r.status, 404);
+});
+
+const broadcast = mgmt.broadcast;
+const frame = (c: Client) => c.frame();
+
+t.test('broadcast: subscribers on both workers get every message once, in one order; others get nothing', async (t) => {
+  const subs = await Promise.all(Array.from({ length: 6 }, () => open('/prod?topics=news,sport')));
+  const other = await open('/prod?topics=weather');
+  const ids: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const r = await broadcast('news', `n${i}`);
+    t.equal(r.status, 200, r.body);
+    ids.push(JSON.parse(r.body).messageId);
+  }
+  for (const c of subs) {
+    const got = [];
+    for (let i = 0; i < 20; i++) got.push(await frame(c));
+    t.same(got.map((f) => f.data), Array.from({ length: 20 }, (_, i) => `n${i}`), 'in publish order');
+    t.same(got.map((f) => f.id), ids, 'the ids @broadcast answered');
+    t.ok(got.every((f) => f.topic === 'news'));
+  }
+  send(other, { action: 'mock' });
+  t.equal(await other.next(), 'pong', 'the weather subscriber got no news before this');
+  t.equal((await broadcast('news', 'x', false)).status, 403, 'unsigned @broadcast is refused');
+  t.equal((await broadcast('bad%20topic', 'x')).status, 400);
+  for (const c of [...subs, other]) c.ws.close();
+});
+
+t.test('routes subscribe and publish (server-side broadcast from a handler); @connections topics', async (t) => {
+  const a = await open('/prod');
+  const b = await open('/prod');
+  send(a, { action: 'join', room: 'lobby' });
+  t.equal(await a.next(), 'joined');
+  send(b, { action: 'echo' });
+  const bid = JSON.parse(await b.next()).connectionId;
+  t.equal((await manage('PUT', bid, undefined, true, `/prod/@connections/${bid}/topics/lobby`)).status, 204, 'subscribed through the management API');
+  send(b, { action: 'say', room: 'lobby', text: 'hello all' });
+  t.same([(await frame(a)).data, (await frame(b)).data], ['hello all', 'hello all']);
+  t.equal((await manage('DELETE', bid, undefined, true, `/prod/@connections/${bid}/topics/lobby`)).status, 204);
+  send(a, { action: 'say', room: 'lobby', text: 'second' });
+  t.equal((await frame(a)).data, 'second');
+  send(b, { action: 'mock' });
+  t.equal(await b.next(), 'pong', 'b left the topic: no "second"');
+  send(a, { action: 'badTopic' });
+  t.equal(JSON.parse(await a.next()).message, 'Internal server error', 'an invalid topic effect fails the route');
+  t.equal((await manage('PUT', 'AAAAAAAAAAAAAAAA', undefined, true, '/prod/@connections/AAAAAAAAAAAAAAAA/topics/lobby')).status, 410);
+  a.ws.close();
+  b.ws.close();
+});
+
+t.test('a client that reconnects with lastMessageId gets what it missed, then live messages, nothing twice', async (t) => {
+  const c1 = await open('/prod?topics=feed');
+  await broadcast('feed', 'm1');
+  await broadcast('feed', 'm2');
+  t.equal((await frame(c1)).data, 'm1');
+  const last = await frame(c1);
+  t.equal(last.data, 'm2');
+  c1.ws.close();
+  await c1.closed;
+  await broadcast('feed', 'm3');
+  await broadcast('other', 'not for feed');
+  await broadcast('feed', 'm4');
+  const c2 = await open(`/prod?topics=feed&lastMessageId=${last.id}`);
+  await broadcast('feed', 'm5');
+  t.same([(await frame(c2)).data, (await frame(c2)).data, (await frame(c2)).data], ['m3', 'm4', 'm5']);
+  send(c2, { action: 'mock' });
+  t.equal(await c2.next(), 'pong', 'nothing else came');
+  c2.ws.close();
 });
