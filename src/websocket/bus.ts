@@ -215,6 +215,33 @@ export class RedisBus implements WsBus {
     return out;
   }
 
+  // ---- connection registry: one hash per connection, expiring unless its owner refreshes it ----
+
+  private connKey(id: string): string {
+    return `${this.key}:conn:${id}`;
+  }
+
+  /** Records (or refreshes) a connection: owner, connectedAt, lastActiveAt, identity; gone after `ttlMs` without a refresh. */
+  register(id: string, c: { node: number; worker: number; connectedAt: number; lastActiveAt: number; sourceIp: string; userAgent: string }, ttlMs: number): void {
+    const key = this.connKey(id);
+    this.writer.multi()
+      .hset(key, 'node', c.node, 'worker', c.worker, 'connectedAt', c.connectedAt, 'lastActiveAt', c.lastActiveAt, 'sourceIp', c.sourceIp, 'userAgent', c.userAgent)
+      .pexpire(key, ttlMs)
+      .exec()
+      .catch(() => { /* best effort: the owner still answers for its connections */ });
+  }
+
+  unregister(id: string): void {
+    this.writer.del(this.connKey(id)).catch(() => {});
+  }
+
+  /** A connection another node holds, as the registry knows it; null when it is not there (closed, or its node is gone). */
+  async lookup(id: string): Promise<{ connectedAt: number; lastActiveAt: number; sourceIp: string; userAgent: string } | null> {
+    const h = await this.writer.hgetall(this.connKey(id));
+    if (h['connectedAt'] === undefined) return null;
+    return { connectedAt: Number(h['connectedAt']), lastActiveAt: Number(h['lastActiveAt']), sourceIp: h['sourceIp'] ?? '', userAgent: h['userAgent'] ?? '' };
+  }
+
   // ---- @connections operations between nodes (pub/sub: one channel per worker) ----
 
   private sub: RedisClient | null = null;

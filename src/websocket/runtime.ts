@@ -23,7 +23,7 @@ import { connectEvent, disconnectEvent, messageEvent, type WsEventBase } from '.
 import { newConnectionId, newMessageId, ownerOf, type ConnectionOwner } from './ids.js';
 import type { RouteSelector } from './selection.js';
 import type { WireOp } from '../master/messages.js';
-import { BUS_ID, compareIds, type BusMessage, type WsBus } from './bus.js';
+import { BUS_ID, compareIds, type BusMessage, type RedisBus, type WsBus } from './bus.js';
 
 /**
  * What an integration answered: a status (decides $connect), a body (the route response) and, beyond
@@ -36,6 +36,9 @@ export interface WsEffects {
   unsubscribe?: string[];
   publish?: { topic: string; data: string }[];
 }
+
+/** How often a busy connection's registry entry is rewritten (Redis store): lastActiveAt is that coarse there. */
+const REGISTRY_REFRESH_MS = 30_000;
 
 /** Topic names: safe as one URL path segment (@connections/{id}/topics/{topic}, @broadcast/{topic}). */
 export const TOPIC = /^[A-Za-z0-9_.:~-]{1,128}$/;
@@ -82,6 +85,8 @@ export interface WsUserData {
   resumeFrom: string | null;
   /** Effects of the $connect answer, applied once the socket is open. */
   pending: WsEffects | null;
+  /** When the registry entry was last written (Redis store). */
+  registeredAt: number;
 }
 
 /** An upgrade waiting for $connect: what res.upgrade needs, copied out of the request. */
@@ -140,7 +145,7 @@ export class WsRuntime {
     const u: WsUserData = {
       id: this.newId(), api, connectedAt: now, lastActiveAt: now, sourceIp: ctx.clientIp, userAgent: ctx.header('user-agent') ?? '',
       domainName: hostWithoutPort(ctx.host), headers: ctx.headers, authorizer: ctx.authorizer === null ? null : eventAuthorizer(ctx.authorizer, false), closed: false, closeReason: null,
-      topics: new Set(), resumeFrom: resumePoint(ctx.query), pending: null,
+      topics: new Set(), resumeFrom: resumePoint(ctx.query), pending: null, registeredAt: 0,
     };
     const upgrade = (): void => {
       if (ctx.aborted || ctx.done) return;
@@ -179,11 +184,15 @@ export class WsRuntime {
       maxLifetime: settings.maxConnectionMinutes,
       maxBackpressure: settings.maxBackpressureBytes,
       closeOnBackpressureLimit: 1 as never,
-      sendPingsAutomatically: true,
+      // AWS closes a connection that sends nothing for the idle timeout; pings from the gateway would
+      // keep every silent client alive (their pongs count as traffic), so none are sent.
+      sendPingsAutomatically: false,
       upgrade: upgrade as never,
       open: (ws) => {
         const u = ws.getUserData();
         this.connections.set(u.id, ws);
+        this.registry?.register(u.id, { ...this.owner, connectedAt: u.connectedAt, lastActiveAt: u.lastActiveAt, sourceIp: u.sourceIp, userAgent: u.userAgent }, this.registryTtl(u));
+        u.registeredAt = u.lastActiveAt;
         if (u.pending !== null) {
           const e = u.pending;
           u.pending = null;
@@ -203,6 +212,11 @@ export class WsRuntime {
   private onMessage(ws: WebSocket<WsUserData>, message: ArrayBuffer, isBinary: boolean): void {
     const u = ws.getUserData();
     u.lastActiveAt = Date.now();
+    // The registry's lastActiveAt and expiry are refreshed at most every REGISTRY_REFRESH_MS per connection.
+    if (this.registry !== null && u.lastActiveAt - u.registeredAt > REGISTRY_REFRESH_MS) {
+      u.registeredAt = u.lastActiveAt;
+      this.registry.register(u.id, { ...this.owner, connectedAt: u.connectedAt, lastActiveAt: u.lastActiveAt, sourceIp: u.sourceIp, userAgent: u.userAgent }, this.registryTtl(u));
+    }
     const api = u.api;
     if (message.byteLength > api.settings.maxMessageBytes) {
       u.closeReason = 'Message too big';
@@ -238,6 +252,7 @@ export class WsRuntime {
     const u = ws.getUserData();
     u.closed = true;
     this.connections.delete(u.id);
+    this.registry?.unregister(u.id);
     const d = u.api.disconnect;
     if (d === null) return;
     const text = Buffer.from(message).toString('utf8');
@@ -256,6 +271,11 @@ export class WsRuntime {
     if (owner === null) return { status: 410 };
     if (owner.node === this.owner.node && owner.worker === this.owner.worker) return this.local(op);
     // Another node: over Redis (without Redis there is no other node); another worker here: over the master.
+    // A GET on another node's connection is answered from the registry.
+    if (op.op === 'get' && owner.node !== this.owner.node && this.registry !== null) {
+      const info = await this.registry.lookup(op.id);
+      return info === null ? { status: 410 } : { status: 200, info };
+    }
     const remote = owner.node === this.owner.node ? this.remote : this.remoteNode;
     if (remote === null) return { status: 410 };
     return remote(owner, op);
@@ -263,6 +283,13 @@ export class WsRuntime {
 
   /** Reaches workers of other nodes (Redis); null without Redis. */
   remoteNode: RemoteOps | null = null;
+  /** The Redis connection registry (owner, times, identity; expiring); null with the memory store (this map is the registry). */
+  registry: Pick<RedisBus, 'register' | 'unregister' | 'lookup'> | null = null;
+
+  /** An entry outlives the connection's idle timeout by a minute, so only a dead owner lets it expire. */
+  private registryTtl(u: WsUserData): number {
+    return u.api.settings.idleTimeoutSeconds * 1000 + 60_000;
+  }
 
   /** An operation on a connection this worker owns (also what remote calls run). */
   local(op: ConnectionOp): ConnectionReply {

@@ -115,6 +115,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
         // @connections calls for connections on other nodes travel over Redis too.
         rb.serve(websocket.owner, (w) => websocket.local(fromWire(w)), redis);
         websocket.remoteNode = (owner, op) => rb.request(owner, toWire(op));
+        websocket.registry = rb;
         bus = rb;
       } else {
         bus = new LocalBus((m) => send(m));
