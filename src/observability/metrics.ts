@@ -99,6 +99,8 @@ export interface MetricsSnapshot {
   /** 1 when this worker's store (Redis) is reachable, 0 when not; absent with the memory store. */
   storeUp?: number;
   inflight: number;
+  /** Open WebSocket connections of this worker (absent without WebSocket APIs). */
+  wsConnections?: number;
 }
 
 export interface FunctionSeries {
@@ -222,6 +224,8 @@ export class WorkerMetrics {
 
   /** Redis reachability as this worker sees it (null: memory store). */
   storeUp: boolean | null = null;
+  /** Open WebSocket connections, read at snapshot time (null: no WebSocket APIs). */
+  wsConnections: (() => number) | null = null;
 
   functionError(routeKey: string, kind: string): void {
     let kinds = this.fnErr.get(routeKey);
@@ -318,6 +322,7 @@ export class WorkerMetrics {
       functions: [...this.fnErr].map(([route, kinds]) => ({ route, errors: Object.fromEntries(kinds) })),
       counters: [...this.counters].flatMap(([family, names]) => [...names].map(([name, kinds]) => ({ family, name, kinds: Object.fromEntries(kinds) }))),
       ...(this.storeUp === null ? {} : { storeUp: this.storeUp ? 1 : 0 }),
+      ...(this.wsConnections === null ? {} : { wsConnections: this.wsConnections() }),
     };
   }
 
@@ -466,6 +471,7 @@ export const COUNTER_FAMILIES = {
   throttle: { metric: 'gateway_throttled_requests_total', help: 'Requests refused by throttling, quotas or API keys, by route and kind (throttle, quota, forbidden, unavailable).', label: 'route' },
   cache: { metric: 'gateway_cache_requests_total', help: 'Cache lookups on cache-enabled routes, by route and result (hit, miss, refresh, bypass).', label: 'route' },
   store: { metric: 'gateway_store_errors_total', help: 'Failed or skipped store (Redis) calls, by store and kind.', label: 'store' },
+  websocket: { metric: 'gateway_websocket_events_total', help: 'WebSocket events by API stage and kind (connect, refused, disconnect, message, integration_error, broadcast).', label: 'api' },
 } as const;
 export type CounterFamily = keyof typeof COUNTER_FAMILIES;
 
@@ -574,6 +580,11 @@ export class MetricsAggregator {
     if (!extras.has('gateway_inflight_requests')) {
       header(out, 'gateway_inflight_requests', 'gauge', 'Requests being served (accepted, response not finished), summed across workers. uWS exposes no HTTP connection events, so connections themselves are not counted.');
       out.push(`gateway_inflight_requests ${fmt(open)}`);
+    }
+    const ws = [...this.live.values()].map((s) => s.wsConnections).filter((x): x is number => x !== undefined);
+    if (ws.length > 0 && !extras.has('gateway_websocket_connections')) {
+      header(out, 'gateway_websocket_connections', 'gauge', 'Open WebSocket connections, summed across workers.');
+      out.push(`gateway_websocket_connections ${fmt(ws.reduce((a, b) => a + b, 0))}`);
     }
     if (!extras.has('gateway_workers')) {
       header(out, 'gateway_workers', 'gauge', 'Live worker processes reporting metrics.');

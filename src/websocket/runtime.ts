@@ -124,6 +124,9 @@ export class WsRuntime {
 
   constructor(readonly owner: ConnectionOwner, private readonly onError: (what: string, e: unknown) => void = () => {}) {}
 
+  /** Counts an event for an API stage (metrics family 'websocket'); set by the worker. */
+  count: (api: string, kind: 'connect' | 'refused' | 'disconnect' | 'message' | 'integration_error' | 'broadcast') => void = () => {};
+
   newId(): string {
     return newConnectionId(this.owner);
   }
@@ -149,6 +152,7 @@ export class WsRuntime {
     };
     const upgrade = (): void => {
       if (ctx.aborted || ctx.done) return;
+      this.count(`${api.name}/${api.stage}`, 'connect');
       ctx.status = 101;
       ctx.res.cork(() => ctx.res.upgrade(u, up.key, up.protocol, up.extensions, up.context as never));
       finish(ctx);
@@ -165,6 +169,7 @@ export class WsRuntime {
         return upgrade();
       }
       const status = r.ok ? r.status : 500;
+      this.count(`${api.name}/${api.stage}`, 'refused');
       if (!r.ok) ctx.errorMessage = `$connect: ${r.message}`.slice(0, 500);
       refuseHandshake(ctx, status, r.ok ? r.body : null);
     }, (e: unknown) => {
@@ -230,6 +235,7 @@ export class WsRuntime {
     const key = binary ? null : api.select(body);
     const route = (key !== null ? api.routes.get(key) : undefined) ?? api.defaultRoute;
     const requestId = newMessageId();
+    this.count(`${api.name}/${api.stage}`, 'message');
     if (route === undefined || route === null) {
       // AWS: no route for the key and no $default.
       ws.send(errorFrame('Forbidden', u.id, requestId), false);
@@ -239,6 +245,7 @@ export class WsRuntime {
     route.call(event, requestId).then((r) => {
       if (u.closed) return;
       if (!r.ok) {
+        this.count(`${api.name}/${api.stage}`, 'integration_error');
         this.onError(`route ${route.key}`, r.message);
         ws.send(errorFrame('Internal server error', u.id, requestId), false);
       } else {
@@ -253,6 +260,7 @@ export class WsRuntime {
     u.closed = true;
     this.connections.delete(u.id);
     this.registry?.unregister(u.id);
+    this.count(`${u.api.name}/${u.api.stage}`, 'disconnect');
     const d = u.api.disconnect;
     if (d === null) return;
     const text = Buffer.from(message).toString('utf8');
@@ -341,6 +349,7 @@ export class WsRuntime {
   /** A broadcast from a route's answer or the @broadcast API; resolves with its id. */
   broadcast(api: WsApi, topic: string, data: Buffer): Promise<string> {
     if (this.bus === null) return Promise.reject(new Error('no broadcast bus'));
+    this.count(`${api.name}/${api.stage}`, 'broadcast');
     return this.bus.publish(`${api.name}/${api.stage}`, topic, data);
   }
 

@@ -125,6 +125,11 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
     await plan.startFunctions();
     metrics = new WorkerMetrics(plan.routes.map((r) => r.routeKey), plan.upstreamNames);
+    if (plan.websockets.length > 0) {
+      const m = metrics;
+      m.wsConnections = () => websocket.connections.size;
+      websocket.count = (api, kind) => m.count('websocket', api, kind);
+    }
     if (sh.store instanceof RedisStore) metrics.storeUp = sh.store.isUp;
     const wm = metrics;
     const logEnabled = config.accessLog.enabled;

@@ -260,3 +260,17 @@ t.test('a client that reconnects with lastMessageId gets what it missed, then li
   t.equal(await c2.next(), 'pong', 'nothing else came');
   c2.ws.close();
 });
+
+t.test('metrics: open connections and WebSocket events by API stage', async (t) => {
+  const c = await open('/prod');
+  c.send({ action: 'mock' });
+  await c.next();
+  let text = '';
+  t.ok(await waitFor(async () => {
+    text = (await get(gw.adminPort, '/metrics')).body;
+    return /gateway_websocket_connections [1-9]/.test(text) && /gateway_websocket_events_total\{api="chat\/prod",kind="message"\} [1-9]/.test(text);
+  }, 10_000), text.split('\n').filter((l) => l.includes('websocket')).join('\n'));
+  t.match(text, /gateway_websocket_events_total\{api="chat\/prod",kind="connect"\} \d+/);
+  t.match(text, /gateway_websocket_events_total\{api="chat\/prod",kind="refused"\} \d+/);
+  c.ws.close();
+});

@@ -416,6 +416,7 @@ t.test('Prometheus text: HELP/TYPE, label escaping, histogram layout', async (t)
     gateway_throttled_requests_total: 'counter',
     gateway_cache_requests_total: 'counter',
     gateway_store_errors_total: 'counter',
+    gateway_websocket_events_total: 'counter',
     gateway_inflight_requests: 'gauge',
     gateway_workers: 'gauge',
     gateway_config_generation: 'gauge',
