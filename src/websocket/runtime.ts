@@ -40,6 +40,9 @@ export interface WsEffects {
 /** How often a busy connection's registry entry is rewritten (Redis store): lastActiveAt is that coarse there. */
 const REGISTRY_REFRESH_MS = 30_000;
 
+/** Subscriptions one connection may hold: per-connection memory stays bounded (further subscribes are ignored). */
+const MAX_TOPICS_PER_CONNECTION = 1000;
+
 /** Topic names: safe as one URL path segment (@connections/{id}/topics/{topic}, @broadcast/{topic}). */
 export const TOPIC = /^[A-Za-z0-9_.:~-]{1,128}$/;
 
@@ -388,7 +391,7 @@ export class WsRuntime {
     for (const topic of topics) {
       if (!TOPIC.test(topic)) continue;
       const key = `${u.api.name}/${u.api.stage}#${topic}`;
-      if (u.topics.has(key)) continue;
+      if (u.topics.has(key) || u.topics.size >= MAX_TOPICS_PER_CONNECTION) continue;
       u.topics.add(key);
       const after = u.resumeFrom;
       if (after === null) {

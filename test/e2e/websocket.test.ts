@@ -36,6 +36,7 @@ const gw = await startGateway({
       { route: 'join', integration: fn('join'), routeResponse: true },
       { route: 'say', integration: fn('say') },
       { route: 'badTopic', integration: fn('badTopic'), routeResponse: true },
+      { route: 'manyTopics', integration: fn('manyTopics'), routeResponse: true },
       { route: '$default', integration: { type: 'mock', body: 'default route' }, routeResponse: true },
     ],
   }, {
@@ -272,5 +273,15 @@ t.test('metrics: open connections and WebSocket events by API stage', async (t) 
   }, 10_000), text.split('\n').filter((l) => l.includes('websocket')).join('\n'));
   t.match(text, /gateway_websocket_events_total\{api="chat\/prod",kind="connect"\} \d+/);
   t.match(text, /gateway_websocket_events_total\{api="chat\/prod",kind="refused"\} \d+/);
+  c.ws.close();
+});
+
+t.test('a connection holds at most 1,000 topics: further subscriptions are ignored', async (t) => {
+  const c = await open('/prod');
+  c.send({ action: 'manyTopics' });
+  t.equal(await c.next(), 'many');
+  await broadcast('t1000', 'over the limit');
+  await broadcast('t999', 'within the limit');
+  t.equal((await c.frame()).data, 'within the limit', 't1000 was never subscribed');
   c.ws.close();
 });
