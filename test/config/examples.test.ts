@@ -13,7 +13,11 @@ const SHIPPED = `${root}config/gateway.yaml`;
 t.test('full example loads and keeps every explicit value', async (t) => {
   const cfg = loadConfigFile(FULL, { TENANT: 'acme' });
   t.equal(cfg.listen.port, 8080, '${PORT:-8080} defaulted and made a number');
-  t.equal(cfg.apis.length, 2);
+  t.equal(cfg.apis.length, 3);
+  const chat = cfg.apis[2]!;
+  t.equal(chat.protocol, 'websocket');
+  t.same(chat.routes.map((r) => r.route), ['$connect', 'send', '$default']);
+  t.equal(chat.websocket.retentionMessages, 10000);
   const shop = cfg.apis[0]!;
   t.same(shop.hosts, ['shop.example.com', '*.shop.example.com']);
   const catalog = shop.upstreams['catalog']!;
