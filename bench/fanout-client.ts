@@ -61,7 +61,7 @@ export interface ClientReport {
   hist: number[];
   /**
    * The same split by path: published to the server this client is connected to (local), or to the
-   * other one (remote: through Redis). The publisher sends message `seq` to server seq % servers.
+   * other one (remote). The publisher sends message `seq` to server seq % servers.
    */
   histLocal: number[];
   histRemote: number[];

@@ -14,7 +14,7 @@
  * socket.io, rate 2 ..., the order flipped every round), so a noisy minute hits both. Before each
  * run every server must be idle (an overloaded run's backlog must not land in the next one). A run:
  * the publisher (this process) sends `rate` messages/s for `duration` s, alternating between the
- * two servers (half the deliveries cross Redis: latencies are also split by path); `max:W` keeps
+ * two servers (latencies are also split by whether the subscriber is on the server published to); `max:W` keeps
  * W broadcasts outstanding (not yet delivered to every subscriber) and sends the next as one
  * completes (closed loop). Then it waits for every delivery (drain: at most max(15 s, duration), or
  * 3 s without progress). A target that does not keep up at a fixed rate (every message delivered
@@ -327,7 +327,7 @@ export interface FanRun {
   p99: number;
   p999: number;
   max: number;
-  /** Latency of deliveries published to the subscriber's own server, and to the other one (through Redis). */
+  /** Latency of deliveries published to the subscriber's own server, and to the other one (socket.io: only those cross Redis; the gateway sends every broadcast through the Redis stream). */
   local: { p50: number; p99: number };
   remote: { p50: number; p99: number };
   /** Publish request round trip (signed POST to 200), ms. */
@@ -636,7 +636,7 @@ function markdown(rep: FanReport): string {
   }
   L.push('## Runs', '');
   L.push(mdTable(
-    ['round', 'rate', 'target', 'published/s', 'deliveries/s', 'p50', 'p99', 'p99.9', 'max ms', 'own server p50 / p99', 'via Redis p50 / p99', 'publish RTT p50 / p99', 'drain ms', 'undeliv / dup / closed / pub err', 'servers (cores)', 'Redis', 'clients', 'publisher', 'foreign', 'busy', 'µs/deliv'],
+    ['round', 'rate', 'target', 'published/s', 'deliveries/s', 'p50', 'p99', 'p99.9', 'max ms', 'own server p50 / p99', 'other server p50 / p99', 'publish RTT p50 / p99', 'drain ms', 'undeliv / dup / closed / pub err', 'servers (cores)', 'Redis', 'clients', 'publisher', 'foreign', 'busy', 'µs/deliv'],
     rep.runs.map((r) => [
       r.round, rateLabel(r.rate), r.target, fmt.int(r.publishPerS), fmt.int(r.deliveriesPerS) + (r.generatorBound ? ' ⚑' : '') + (r.boxBound ? ' ◼' : ''), fmt.ms(r.p50), fmt.ms(r.p99), fmt.ms(r.p999), fmt.ms(r.max),
       `${fmt.ms(r.local.p50)} / ${fmt.ms(r.local.p99)}`, `${fmt.ms(r.remote.p50)} / ${fmt.ms(r.remote.p99)}`, `${fmt.ms(r.publishRtt.p50)} / ${fmt.ms(r.publishRtt.p99)}`,
@@ -838,7 +838,7 @@ export async function main(argv: string[]): Promise<number> {
           if (typeof rate === 'number' && !r.keptUp && f === undefined) failedAt.set(set, rate);
           log(`round ${round} ${rateLabel(rate).padEnd(16)} ${set.name.padEnd(9)} ${fmt.int(r.deliveriesPerS).padStart(10)} deliveries/s (published ${fmt.int(r.publishPerS)}/s) ` +
             `p50 ${fmt.ms(r.p50)} p99 ${fmt.ms(r.p99)} max ${fmt.ms(r.max)} ms${r.keptUp ? '' : ' (not kept up)'} ` +
-            `[own server ${fmt.ms(r.local.p50)}/${fmt.ms(r.local.p99)}, via Redis ${fmt.ms(r.remote.p50)}/${fmt.ms(r.remote.p99)}, publish RTT ${fmt.ms(r.publishRtt.p50)}/${fmt.ms(r.publishRtt.p99)}]  servers ${r.cpu.servers.map(fmt.cores).join('+')} redis ${fmt.cores(r.cpu.redis)} ` +
+            `[own server ${fmt.ms(r.local.p50)}/${fmt.ms(r.local.p99)}, other server ${fmt.ms(r.remote.p50)}/${fmt.ms(r.remote.p99)}, publish RTT ${fmt.ms(r.publishRtt.p50)}/${fmt.ms(r.publishRtt.p99)}]  servers ${r.cpu.servers.map(fmt.cores).join('+')} redis ${fmt.cores(r.cpu.redis)} ` +
             `clients ${r.cpu.clients.map(fmt.cores).join('+')}${r.generatorBound ? ' (generator-bound)' : ''} pub ${fmt.cores(r.cpu.publisher)} foreign ${fmt.cores(r.cpu.foreign)} busy ${fmt.cores(r.cpu.busy)}  ` +
             `${r.serverUsPerDelivery.toFixed(2)} µs/delivery (kernel ${fmt.pct(r.cpu.serverKernelShare)}; clients' kernel ${fmt.pct(r.cpu.clientKernelShare)})` +
             (r.undelivered + r.dupes + r.closed + r.publishErrors > 0 ? `  UNDELIVERED ${r.undelivered} dupes ${r.dupes} closed ${r.closed} publish errors ${r.publishErrors}${r.firstPublishError ? ` (${r.firstPublishError})` : ''}` : ''));
