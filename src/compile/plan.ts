@@ -374,7 +374,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         if (call !== null) wsRoutes.set(r.route, { key: r.route, routeResponse: r.routeResponse === true, call });
       });
       const wsApi: WsApi = {
-        name: api.name, stage: api.stage, prefix: api.stage === '$default' ? '' : `/${api.stage}`, select,
+        name: api.name, stage: api.stage, id: `${api.name}/${api.stage}`, prefix: api.stage === '$default' ? '' : `/${api.stage}`, select,
         routes: new Map([...wsRoutes].filter(([k]) => k !== '$connect' && k !== '$disconnect' && k !== '$default')),
         connect: wsRoutes.get('$connect') ?? null, disconnect: wsRoutes.get('$disconnect') ?? null, defaultRoute: wsRoutes.get('$default') ?? null,
         settings: api.websocket,

@@ -57,6 +57,8 @@ export interface WsRoute {
 export interface WsApi {
   name: string;
   stage: string;
+  /** "{name}/{stage}": the bus's API field, the metrics label, the topic key prefix (built once). */
+  id: string;
   /** "" for $default, else "/{stage}": the connection URL's path. */
   prefix: string;
   select: RouteSelector;
@@ -155,7 +157,7 @@ export class WsRuntime {
     };
     const upgrade = (): void => {
       if (ctx.aborted || ctx.done) return;
-      this.count(`${api.name}/${api.stage}`, 'connect');
+      this.count(api.id, 'connect');
       ctx.status = 101;
       ctx.res.cork(() => ctx.res.upgrade(u, up.key, up.protocol, up.extensions, up.context as never));
       finish(ctx);
@@ -172,7 +174,7 @@ export class WsRuntime {
         return upgrade();
       }
       const status = r.ok ? r.status : 500;
-      this.count(`${api.name}/${api.stage}`, 'refused');
+      this.count(api.id, 'refused');
       if (!r.ok) ctx.errorMessage = `$connect: ${r.message}`.slice(0, 500);
       refuseHandshake(ctx, status, r.ok ? r.body : null);
     }, (e: unknown) => {
@@ -238,7 +240,7 @@ export class WsRuntime {
     const key = binary ? null : api.select(body);
     const route = (key !== null ? api.routes.get(key) : undefined) ?? api.defaultRoute;
     const requestId = newMessageId();
-    this.count(`${api.name}/${api.stage}`, 'message');
+    this.count(api.id, 'message');
     if (route === undefined || route === null) {
       // AWS: no route for the key and no $default.
       ws.send(errorFrame('Forbidden', u.id, requestId), false);
@@ -247,14 +249,17 @@ export class WsRuntime {
     const event = messageEvent(this.base(u, route.key, requestId), newMessageId(), body, binary);
     route.call(event, requestId).then((r) => {
       if (u.closed) return;
-      if (!r.ok) {
-        this.count(`${api.name}/${api.stage}`, 'integration_error');
-        this.onError(`route ${route.key}`, r.message);
-        ws.send(errorFrame('Internal server error', u.id, requestId), false);
-      } else {
-        if (route.routeResponse && r.body !== null) ws.send(r.body, false);
-        if (r.effects !== undefined) this.apply(ws, r.effects);
-      }
+      // After an await: writes go through cork (one syscall, and uWS's rule outside its callbacks).
+      ws.cork(() => {
+        if (!r.ok) {
+          this.count(api.id, 'integration_error');
+          this.onError(`route ${route.key}`, r.message);
+          ws.send(errorFrame('Internal server error', u.id, requestId), false);
+        } else {
+          if (route.routeResponse && r.body !== null) ws.send(r.body, false);
+          if (r.effects !== undefined) this.apply(ws, r.effects);
+        }
+      });
     }, (e: unknown) => this.onError(`route ${route.key}`, e));
   }
 
@@ -263,7 +268,7 @@ export class WsRuntime {
     u.closed = true;
     this.connections.delete(u.id);
     this.registry?.unregister(u.id);
-    this.count(`${u.api.name}/${u.api.stage}`, 'disconnect');
+    this.count(u.api.id, 'disconnect');
     const d = u.api.disconnect;
     if (d === null) return;
     const text = Buffer.from(message).toString('utf8');
@@ -352,8 +357,8 @@ export class WsRuntime {
   /** A broadcast from a route's answer or the @broadcast API; resolves with its id. */
   broadcast(api: WsApi, topic: string, data: Buffer): Promise<string> {
     if (this.bus === null) return Promise.reject(new Error('no broadcast bus'));
-    this.count(`${api.name}/${api.stage}`, 'broadcast');
-    return this.bus.publish(`${api.name}/${api.stage}`, topic, data);
+    this.count(api.id, 'broadcast');
+    return this.bus.publish(api.id, topic, data);
   }
 
   private deliver(m: BusMessage): void {
@@ -390,7 +395,7 @@ export class WsRuntime {
     const u = ws.getUserData();
     for (const topic of topics) {
       if (!TOPIC.test(topic)) continue;
-      const key = `${u.api.name}/${u.api.stage}#${topic}`;
+      const key = `${u.api.id}#${topic}`;
       if (u.topics.has(key) || u.topics.size >= MAX_TOPICS_PER_CONNECTION) continue;
       u.topics.add(key);
       const after = u.resumeFrom;
@@ -432,7 +437,7 @@ export class WsRuntime {
   unsubscribe(ws: WebSocket<WsUserData>, topics: readonly string[]): void {
     const u = ws.getUserData();
     for (const topic of topics) {
-      const key = `${u.api.name}/${u.api.stage}#${topic}`;
+      const key = `${u.api.id}#${topic}`;
       if (u.topics.delete(key)) ws.unsubscribe(key);
     }
   }
