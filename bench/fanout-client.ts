@@ -28,7 +28,7 @@ export type ClientImpl = 'lib' | 'raw';
 
 /** Parent -> child. */
 export type ToClient =
-  | { t: 'open'; kind: TargetKind; impl: ClientImpl; ports: number[]; first: number; count: number; concurrency: number; path: string; timeoutMs: number }
+  | { t: 'open'; kind: TargetKind; impl: ClientImpl; ports: number[]; first: number; count: number; concurrency: number; path: string; timeoutMs: number; batched?: boolean }
   | { t: 'run'; run: number; maxSeq: number; t0Ms: number; ticks: number }
   | { t: 'status' }
   | { t: 'report' }
@@ -122,6 +122,8 @@ export function makeBody(run: number, seq: number, bytes: number, sentUs = nowUs
 // Measurement state (one run at a time)
 
 let run = -1;
+/** From the parent's open message: the gateway batches broadcasts (a frame may hold several). */
+let batched = false;
 let maxSeq = 0;
 let live = 0;
 let connCount = 0;
@@ -187,18 +189,26 @@ function count(i: number, r: number, seq: number, sentUs: number, recvUs: number
   }
 }
 
-/** Parses `F|run|seq|sentUs|` after the marker in buf[start..end). */
+/**
+ * Parses `F|run|seq|sentUs|` after each marker in buf[start..end): one per frame, or several when
+ * the gateway batches broadcasts (websocket.broadcastBatchBytes: newline-separated messages).
+ */
 function deliverBuf(i: number, buf: Buffer, start: number, end: number, recvUs: number): void {
   let p = buf.indexOf(MARK, start);
   if (p < 0 || p + MARK.length + 6 > end) { bad++; return; }
-  p += MARK.length;
-  let r = 0; let c = 0;
-  while ((c = buf[p++]!) !== 124) { if (c < 48 || c > 57) { bad++; return; } r = r * 10 + c - 48; }
-  let seq = 0;
-  while ((c = buf[p++]!) !== 124) { if (c < 48 || c > 57) { bad++; return; } seq = seq * 10 + c - 48; }
-  let ts = 0;
-  while ((c = buf[p++]!) !== 124) { if (c < 48 || c > 57) { bad++; return; } ts = ts * 10 + c - 48; }
-  count(i, r, seq, ts, recvUs);
+  while (p >= 0 && p + MARK.length + 6 <= end) {
+    p += MARK.length;
+    let r = 0; let c = 0;
+    while ((c = buf[p++]!) !== 124) { if (c < 48 || c > 57) { bad++; return; } r = r * 10 + c - 48; }
+    let seq = 0;
+    while ((c = buf[p++]!) !== 124) { if (c < 48 || c > 57) { bad++; return; } seq = seq * 10 + c - 48; }
+    let ts = 0;
+    while ((c = buf[p++]!) !== 124) { if (c < 48 || c > 57) { bad++; return; } ts = ts * 10 + c - 48; }
+    count(i, r, seq, ts, recvUs);
+    if (!batched) return;
+    p = buf.indexOf(MARK, p);
+    if (p >= end) return;
+  }
 }
 
 /** The same on a string (socket.io-client hands over the decoded `data` field). */
@@ -359,6 +369,7 @@ let conns: ({ close(): void } | undefined)[] = [];
 async function openAll(m: Extract<ToClient, { t: 'open' }>): Promise<void> {
   const t0 = performance.now();
   connCount = m.count;
+  batched = m.batched === true;
   conns = new Array(m.count);
   isOpen = new Uint8Array(m.count);
   nServers = m.ports.length;

@@ -74,6 +74,8 @@ const USAGE = `Usage: node dist/bench/fanout.js [options]   (npm run bench:fanou
   --bytes B              message body size (default 1024)
   --connect-concurrency  handshakes in flight per client process (default 100)
   --max-backpressure B   gateway websocket.maxBackpressureBytes (default: the gateway's, 1 MiB)
+  --batch B              gateway websocket.broadcastBatchBytes: broadcasts of one turn share a frame
+                         (newline-separated) up to B bytes (default 0: one frame per broadcast)
   --cpu-prof DIR         profile the gateway workers (node --cpu-prof), report their top functions
   --out DIR              where the .md and .json go (default bench/results)
   --overload             keep running a target at fixed rates above one it did not keep up with
@@ -212,6 +214,8 @@ interface Opts {
   bytes: number;
   connectConcurrency: number;
   maxBackpressure: number | null;
+  /** gateway websocket.broadcastBatchBytes (0: one frame per broadcast, the default). */
+  batch: number;
   cpuProfDir: string | null;
   overload: boolean;
   quick: boolean;
@@ -224,7 +228,7 @@ async function startTarget(kind: TargetKind, o: Opts, log: (l: string) => void):
   if (kind === 'gateway') {
     const apis = [{
       name: 'bench', stage: STAGE, protocol: 'websocket',
-      ...(o.maxBackpressure !== null ? { websocket: { maxBackpressureBytes: o.maxBackpressure } } : {}),
+      websocket: { ...(o.maxBackpressure !== null ? { maxBackpressureBytes: o.maxBackpressure } : {}), ...(o.batch > 0 ? { broadcastBatchBytes: o.batch } : {}) },
       routes: [{ route: '$connect', integration: { type: 'function', handler: `${CONNECT_MJS}#handler` } }],
     }];
     const config = { workers: o.workers, store: { type: 'redis', redis: { url } }, iam: { credentials: [{ ...KEY, routes: [`bench/${STAGE}/*`] }] } };
@@ -244,7 +248,7 @@ async function startTarget(kind: TargetKind, o: Opts, log: (l: string) => void):
   const set: TargetSet = {
     kind, name: kind === 'gateway' ? 'gateway' : 'socket.io',
     note: kind === 'gateway'
-      ? `2 gateway processes × ${o.workers} worker, store redis, $connect subscribe, SigV4 POST /${STAGE}/@broadcast/${TOPIC}`
+      ? `2 gateway processes × ${o.workers} worker, store redis, $connect subscribe, SigV4 POST /${STAGE}/@broadcast/${TOPIC}${o.batch > 0 ? `, broadcastBatchBytes ${o.batch}` : ', one frame per broadcast'}`
       : '2 socket.io 4.8 processes, @socket.io/redis-streams-adapter 0.3 (ioredis), join(room) on connect, POST /broadcast/room -> io.to(room).emit',
     redis, servers, clients: [], connected: 0, connectMs: 0, connectFailures: 0, firstConnectError: null, subscribeMs: 0,
     publish: kind === 'gateway' ? publishGateway : publishSocketio, runId: 0,
@@ -259,7 +263,7 @@ async function startTarget(kind: TargetKind, o: Opts, log: (l: string) => void):
     if (count === 0) continue;
     const c = new ClientProc(`${kind} client ${k}`);
     set.clients.push(c);
-    opens.push(c.ask({ t: 'open', kind, impl: o.impl, ports: servers.map((s) => s.port), first, count, concurrency: o.connectConcurrency, path, timeoutMs: 30_000 }, 'opened', 600_000));
+    opens.push(c.ask({ t: 'open', kind, impl: o.impl, ports: servers.map((s) => s.port), first, count, concurrency: o.connectConcurrency, path, timeoutMs: 30_000, batched: kind === 'gateway' && o.batch > 0 }, 'opened', 600_000));
     first += count;
   }
   for (const r of await Promise.all(opens)) {
@@ -745,7 +749,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         targets: { type: 'string' }, clients: { type: 'string' }, rates: { type: 'string' }, duration: { type: 'string' }, rounds: { type: 'string' },
         client: { type: 'string' }, 'client-procs': { type: 'string' }, workers: { type: 'string' }, window: { type: 'string' }, bytes: { type: 'string' },
-        'connect-concurrency': { type: 'string' }, 'max-backpressure': { type: 'string' }, 'cpu-prof': { type: 'string' }, overload: { type: 'boolean' }, out: { type: 'string' }, quick: { type: 'boolean' },
+        'connect-concurrency': { type: 'string' }, 'max-backpressure': { type: 'string' }, batch: { type: 'string' }, 'cpu-prof': { type: 'string' }, overload: { type: 'boolean' }, out: { type: 'string' }, quick: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -781,6 +785,7 @@ export async function main(argv: string[]): Promise<number> {
     bytes: Math.round(cliNumber('bytes', str('bytes'), 1024, 64)),
     connectConcurrency: Math.round(cliNumber('connect-concurrency', str('connect-concurrency'), 100, 1)),
     maxBackpressure: str('max-backpressure') !== undefined ? Math.round(cliNumber('max-backpressure', str('max-backpressure'), 0, 16384)) : null,
+    batch: Math.round(cliNumber('batch', str('batch'), 0, 0)),
     cpuProfDir: str('cpu-prof') ?? null,
     overload: values.overload === true,
     quick,

@@ -255,6 +255,14 @@ class Recorder {
 
   writeStatus(s: string): this {
     this.status = parseInt(s, 10);
+    // The proxy writes its whole head in one call ("200 OK\r\nname: value\r\n..."): those lines are headers.
+    for (let i = s.indexOf('\r\n'); i !== -1;) {
+      const next = s.indexOf('\r\n', i + 2);
+      const line = next === -1 ? s.slice(i + 2) : s.slice(i + 2, next);
+      const c = line.indexOf(':');
+      if (c > 0) this.record(line.slice(0, c), line.slice(c + 1).trim());
+      i = next;
+    }
     this.res.writeStatus(s);
     this.res.writeHeader('x-cache', this.result);
     if (this.warn) this.res.writeHeader(WARNING[0]!, WARNING[1]!);
@@ -262,12 +270,16 @@ class Recorder {
   }
 
   writeHeader(k: string, v: string): this {
+    this.record(k, v);
+    this.res.writeHeader(k, v);
+    return this;
+  }
+
+  private record(k: string, v: string): void {
     const name = k.toLowerCase();
     if (name === 'set-cookie') this.cacheable = false;
     else if (this.cors && (isCorsHeader(name) || (name === 'vary' && v === 'origin'))) { /* written per request */ }
     else if (!NOT_STORED.has(name) && name !== hooks.requestIdHeader) this.headers.push(name, v);
-    this.res.writeHeader(k, v);
-    return this;
   }
 
   write(chunk: string | ArrayBuffer | ArrayBufferView): boolean {

@@ -379,6 +379,7 @@ export function compilePlan(config: Config, opts: CompileOptions = {}): Plan {
         connect: wsRoutes.get('$connect') ?? null, disconnect: wsRoutes.get('$disconnect') ?? null, defaultRoute: wsRoutes.get('$default') ?? null,
         settings: api.websocket,
       };
+      wsRuntime.batchBytes.set(wsApi.id, api.websocket.broadcastBatchBytes);
       const connect: CompiledRoute = { id: routes.length, routeKey: '$connect', api: api.name, stage: api.stage, handle: (ctx) => wsRuntime.accept(ctx, ctx.upgrade!), sync: false };
       // No $connect route: connections are accepted with the API's settings only (as AWS does).
       if (!guard(connect, connectCfg ?? ({ route: '$connect', integration: { type: 'mock', status: 200, headers: {}, body: '' } } as Route), `${at}.routes`, 'GET')) return null;

@@ -643,6 +643,12 @@ function semanticChecks(cfg: unknown, report: (segs: Seg[], msg: string) => void
       });
     }
 
+    const ws = api['websocket'];
+    // Defaults are filled in by now. A batch alone past the slow-consumer limit would drop every subscriber it is sent to.
+    if (isObject(ws) && typeof ws['broadcastBatchBytes'] === 'number' && typeof ws['maxBackpressureBytes'] === 'number' && ws['broadcastBatchBytes'] > ws['maxBackpressureBytes'] / 2) {
+      report([...at, 'websocket', 'broadcastBatchBytes'], `must be at most half of maxBackpressureBytes (${ws['maxBackpressureBytes']})`);
+    }
+
     const upstreams = isObject(api['upstreams']) ? api['upstreams'] : {};
     for (const [uname, up] of Object.entries(upstreams)) {
       if (isObject(up)) checkUpstream(up, [...at, 'upstreams', uname], report);

@@ -475,6 +475,11 @@ export const WebSocketSettingsSchema = Type.Object(
     maxBackpressureBytes: Type.Integer({ minimum: 16384, default: 1048576, description: "bytes queued for a client that does not read; past it the connection is closed (slow consumer)" }),
     retentionSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'broadcasts kept for clients that reconnect with lastMessageId' }),
     retentionMessages: Type.Integer({ minimum: 0, maximum: 1000000, default: 10000, description: 'at most this many broadcasts kept (Redis stream MAXLEN ~, and per worker)' }),
+    // Beyond AWS. Off by default: one frame per broadcast is what any WebSocket client expects.
+    broadcastBatchBytes: Type.Integer({
+      minimum: 0, maximum: 1048576, default: 0,
+      description: 'broadcasts a worker receives in one event-loop turn for a topic go out as one text frame of newline-separated messages, up to this many bytes (0: one frame per broadcast)',
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -157,6 +157,12 @@ export class Supervisor {
       case 'hello': {
         const start = this.pendingStart.get(w);
         this.pendingStart.delete(w);
+        // Retired before it said hello (a SIGTERM or reload while it was loading): a 'drain' sent then
+        // found no message listener and was lost, so it would have started and served until killed.
+        if (this.retiring.has(w)) {
+          this.send(w, { type: 'drain' });
+          break;
+        }
         // Memory store: keys made through the admin API travel with the start message.
         if (start !== undefined) void this.shared.memoryKeys().then((keys) => this.send(w, start.type === 'start' ? { ...start, keys } : start));
         break;

@@ -28,8 +28,11 @@ export interface WsBus {
   readonly kind: 'local' | 'redis';
   /** Resolves with the message id once the bus has it (it is then delivered to every worker, this one too). */
   publish(api: string, topic: string, data: Buffer): Promise<string>;
-  /** Starts delivering; `deliver` sees every message once, in bus order. */
-  start(deliver: (m: BusMessage) => void): void;
+  /**
+   * Starts delivering; `deliver` sees every message once, in bus order. Resolves once every message
+   * published from then on is sure to be delivered (the worker reports ready after it).
+   */
+  start(deliver: (m: BusMessage) => void): Promise<void>;
   /** Messages after `after` still retained (Redis only: the local bus has no memory beyond the workers'). */
   replay(after: string): Promise<BusMessage[]>;
   close(): Promise<void>;
@@ -101,8 +104,9 @@ export class LocalBus implements WsBus {
     this.deliver?.({ id: m.id, api: m.api, topic: m.topic, data: Buffer.from(m.data, 'base64') });
   }
 
-  start(deliver: (m: BusMessage) => void): void {
+  start(deliver: (m: BusMessage) => void): Promise<void> {
     this.deliver = deliver;
+    return Promise.resolve();
   }
 
   replay(): Promise<BusMessage[]> {
@@ -138,10 +142,13 @@ export class RedisBus implements WsBus {
   /**
    * `maxLen`: messages the stream keeps (XADD MAXLEN ~), the replay window for reconnecting clients.
    * `onError`: the reader lost Redis (it retries with backoff and resumes from its last id).
+   * `startWaitMs`: how long start() waits for Redis to fix the read position (default 2 s, as the
+   * store; 0 when the store already found Redis down: the worker has waited once).
    */
-  constructor(o: RedisConnectOptions & { keyPrefix: string; maxLen: number }, private readonly onError: (e: Error) => void = () => {}) {
+  constructor(o: RedisConnectOptions & { keyPrefix: string; maxLen: number; startWaitMs?: number }, private readonly onError: (e: Error) => void = () => {}) {
     this.key = `${o.keyPrefix}ws:bus`;
     this.maxLen = o.maxLen;
+    this.startWaitMs = o.startWaitMs ?? 2000;
     this.writer = connectRedis({ ...o, commandTimeoutMs: Math.max(o.commandTimeoutMs ?? 100, 1000) });
     this.writer.on('error', () => {});
     this.reader = connectRedis({ ...o, commandTimeoutMs: BLOCK_MS + 3000 }, { enableAutoPipelining: false });
@@ -149,6 +156,7 @@ export class RedisBus implements WsBus {
   }
 
   private readonly maxLen: number;
+  private readonly startWaitMs: number;
 
   async publish(api: string, topic: string, data: Buffer): Promise<string> {
     const payload = packr.pack({ a: api, t: topic, d: data });
@@ -157,9 +165,23 @@ export class RedisBus implements WsBus {
     return id;
   }
 
-  start(deliver: (m: BusMessage) => void): void {
+  async start(deliver: (m: BusMessage) => void): Promise<void> {
     if (this.running) return;
     this.running = true;
+    // Fix the start position before the worker reports ready: '$' at the first XREAD would miss what
+    // is published between ready and that read (the reader may still be connecting). The newest
+    // entry's id, or 0-0 for an empty stream, is exact. Redis down: '$' once it is back (bounded wait).
+    const deadline = Date.now() + this.startWaitMs;
+    while (!this.closed && Date.now() < deadline) {
+      try {
+        if (this.writer.status === 'ready') {
+          const last = await this.writer.xrevrange(this.key, '+', '-', 'COUNT', 1);
+          this.lastId = last.length > 0 ? last[0]![0] : '0-0';
+          break;
+        }
+      } catch { /* retried until the deadline */ }
+      await new Promise((r) => setTimeout(r, 50));
+    }
     void this.loop(deliver);
   }
 
@@ -171,8 +193,8 @@ export class RedisBus implements WsBus {
           await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** Math.min(failures++, 6))));
           continue;
         }
-        // '$' only for the very first read: afterwards always from the last id seen, so a reader that
-        // lost Redis for a while reads what it missed (as far as the stream still holds it).
+        // From the last id seen ('$' only if start() could not reach Redis), so a reader that lost
+        // Redis for a while reads what it missed (as far as the stream still holds it).
         const r = await this.reader.xreadBuffer('COUNT', READ_COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', this.key, this.lastId);
         failures = 0;
         if (r === null) continue;

@@ -348,10 +348,10 @@ export class WsRuntime {
   retentionMessages = 10_000;
   retentionMs = 300_000;
 
-  /** Starts delivering broadcasts from the bus to this worker's subscribers. */
-  startBus(bus: WsBus): void {
+  /** Starts delivering broadcasts from the bus to this worker's subscribers; resolves once every broadcast published from then on reaches this worker. */
+  startBus(bus: WsBus): Promise<void> {
     this.bus = bus;
-    bus.start((m) => this.deliver(m));
+    return bus.start((m) => this.deliver(m));
   }
 
   /** A broadcast from a route's answer or the @broadcast API; resolves with its id. */
@@ -372,8 +372,45 @@ export class WsRuntime {
       this.ring.splice(0, this.ringStart);
       this.ringStart = 0;
     }
-    this.publishFrame?.(key, frame);
+    const max = this.batchBytes.get(m.api) ?? 0;
+    if (max === 0) {
+      this.publishFrame?.(key, frame);
+      return;
+    }
+    // Batched: every broadcast of this turn for the topic in one frame per subscriber (one send each
+    // instead of one per ~14 KB: uWS corks 16 KB), flushed when the turn ends or the batch is full.
+    const bytes = Buffer.byteLength(frame);
+    let b = this.batches.get(key);
+    if (b === undefined) {
+      b = { frames: [], bytes: 0 };
+      this.batches.set(key, b);
+    } else if (b.frames.length > 0 && b.bytes + 1 + bytes > max) {
+      this.publishFrame?.(key, b.frames.join('\n'));
+      b.frames.length = 0;
+      b.bytes = 0;
+    }
+    b.frames.push(frame);
+    b.bytes += bytes + (b.frames.length > 1 ? 1 : 0);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(this.flushBatches);
+    }
   }
+
+  /** Per API id (set at compile): websocket.broadcastBatchBytes, 0 or absent = one frame per broadcast. */
+  readonly batchBytes = new Map<string, number>();
+  private readonly batches = new Map<string, { frames: string[]; bytes: number }>();
+  private flushQueued = false;
+
+  /** Sends the pending batches; also before any (un)subscribe, so a new subscriber neither gets a broadcast twice (replay + batch) nor one from before it joined. */
+  private readonly flushBatches = (): void => {
+    this.flushQueued = false;
+    if (this.batches.size === 0) return;
+    for (const [key, b] of this.batches) {
+      if (b.frames.length > 0) this.publishFrame?.(key, b.frames.length === 1 ? b.frames[0]! : b.frames.join('\n'));
+    }
+    this.batches.clear();
+  };
 
   private apply(ws: WebSocket<WsUserData>, e: WsEffects): void {
     const u = ws.getUserData();
@@ -392,6 +429,7 @@ export class WsRuntime {
    * live ones, with no gap and no repeat: the replay and the subscription happen in one turn.
    */
   subscribe(ws: WebSocket<WsUserData>, topics: readonly string[]): void {
+    this.flushBatches();
     const u = ws.getUserData();
     for (const topic of topics) {
       if (!TOPIC.test(topic)) continue;
@@ -425,6 +463,7 @@ export class WsRuntime {
 
   /** Sends the retained broadcasts of `key` after `after`, then subscribes (one synchronous step). */
   private catchUp(ws: WebSocket<WsUserData>, key: string, after: string): void {
+    this.flushBatches();
     ws.cork(() => {
       for (let i = this.ringStart; i < this.ring.length; i++) {
         const r = this.ring[i]!;
@@ -435,6 +474,7 @@ export class WsRuntime {
   }
 
   unsubscribe(ws: WebSocket<WsUserData>, topics: readonly string[]): void {
+    this.flushBatches();
     const u = ws.getUserData();
     for (const topic of topics) {
       const key = `${u.api.id}#${topic}`;

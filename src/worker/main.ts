@@ -111,7 +111,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       websocket.retentionMs = 1000 * Math.max(...plan.websockets.map((w) => w.settings.retentionSeconds));
       const redis = config.store.redis;
       if (sh.store instanceof RedisStore && redis !== undefined) {
-        const rb = new RedisBus({ ...redis, maxLen: websocket.retentionMessages }, (e) => log.warn({ bus: 'redis', error: e.message }, 'websocket bus: redis read failed; resuming from the last id'));
+        const rb = new RedisBus({ ...redis, maxLen: websocket.retentionMessages, startWaitMs: sh.store.isUp ? 2000 : 0 }, (e) => log.warn({ bus: 'redis', error: e.message }, 'websocket bus: redis read failed; resuming from the last id'));
         // @connections calls for connections on other nodes travel over Redis too.
         rb.serve(websocket.owner, (w) => websocket.local(fromWire(w)), redis);
         websocket.remoteNode = (owner, op) => rb.request(owner, toWire(op));
@@ -120,7 +120,7 @@ async function start(msg: Extract<ToWorker, { type: 'start' }>): Promise<void> {
       } else {
         bus = new LocalBus((m) => send(m));
       }
-      websocket.startBus(bus);
+      await websocket.startBus(bus);
     }
     // Threads up and every handler imported before the worker takes traffic: a broken handler fails the start.
     await plan.startFunctions();

@@ -92,3 +92,10 @@ for (const client of ['raw', 'lib']) {
     t.match(r.err, /Every subscriber got every message exactly once in 2 runs/);
   });
 }
+
+t.test('--quick --batch: the gateway batching broadcasts (frames of several messages), every subscriber gets every message', { skip: noRedis, timeout: 90_000 }, async (t) => {
+  const r = await runQuick(['--clients', '120', '--targets', 'gateway', '--rates', '300', '--batch', '65536']);
+  t.equal(r.code, 0, 'exit 0');
+  if (r.code !== 0) t.comment(r.err.slice(-3000));
+  t.match(r.err, /Every subscriber got every message exactly once in 1 runs?/);
+});

@@ -32,7 +32,7 @@ t.test('every default, exactly', async (t) => {
         stageVariables: {},
         protocol: 'http',
         routeSelectionExpression: '$request.body.action',
-        websocket: { maxMessageBytes: 131072, idleTimeoutSeconds: 600, maxConnectionMinutes: 120, maxBackpressureBytes: 1048576, retentionSeconds: 300, retentionMessages: 10000 },
+        websocket: { maxMessageBytes: 131072, idleTimeoutSeconds: 600, maxConnectionMinutes: 120, maxBackpressureBytes: 1048576, retentionSeconds: 300, retentionMessages: 10000, broadcastBatchBytes: 0 },
         apiKeyRequired: false,
         apiKeySource: 'HEADER',
         authorizers: {},
@@ -124,4 +124,12 @@ t.test('YAML anchors and merge keys work (and merged-in keys are validated)', as
     { path: 'apis[0].upstreams.a.retries', line: 4, message: 'must be between 0 and 10 (got 30)' },
     { path: 'apis[0].upstreams.b.retries', line: 5, message: 'must be between 0 and 10 (got 30)' },
   ]);
+});
+
+t.test('websocket.broadcastBatchBytes: at most half of maxBackpressureBytes (a batch alone must not drop its subscribers)', async (t) => {
+  const ws = (settings: string) => `apis:\n  - name: w\n    protocol: websocket\n    websocket: ${settings}\n    routes:\n      - route: $default\n        integration: { type: mock }\n`;
+  t.same(issuesOf(ws('{ broadcastBatchBytes: 65536 }')), []);
+  t.match(issuesOf(ws('{ broadcastBatchBytes: 600000 }')), [{ path: 'apis[0].websocket.broadcastBatchBytes', message: 'must be at most half of maxBackpressureBytes (1048576)' }]);
+  t.match(issuesOf(ws('{ broadcastBatchBytes: 16384, maxBackpressureBytes: 16384 }')), [{ path: 'apis[0].websocket.broadcastBatchBytes', message: 'must be at most half of maxBackpressureBytes (16384)' }]);
+  t.match(issuesOf(ws('{ broadcastBatchBytes: -1 }')), [{ path: 'apis[0].websocket.broadcastBatchBytes' }]);
 });

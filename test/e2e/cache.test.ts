@@ -578,7 +578,7 @@ t.test('redis L2', async (t) => {
       for (let i = 0; i < 8; i++) for (const send of [a, b]) if (nOf(await send(p)) !== 2) return false;
       return true;
     };
-    t.ok(await waitFor(fresh, 3000), 'every worker of A and B serves the new entry');
+    t.ok(await waitFor(fresh, 10_000), 'every worker of A and B serves the new entry');
     // ...and from then on none goes back to the old one.
     const stale: string[] = [];
     for (let i = 0; i < 8; i++) {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import autocannon from 'autocannon';
 import { get, startGateway, waitFor } from '../helpers/gateway.js';
@@ -60,8 +61,9 @@ t.test('SIGHUP under load: workers roll with zero failed requests', async (t) =>
   t.equal(result.errors, 0, 'no connection errors');
   t.equal(result.timeouts, 0, 'no timeouts');
   t.equal(result.non2xx, 0, 'no non-2xx');
-  const rolled = await waitFor(async () => (await get(gw.port, '/version')).body === 'v2', 10_000);
-  t.ok(rolled, 'new config served');
+  // The first rolled worker serves v2 before the second is replaced: wait for the master's word.
+  t.ok(await waitFor(() => /reload complete/.test(gw.output()), 15_000), 'reload complete');
+  t.equal((await get(gw.port, '/version')).body, 'v2', 'new config served');
   const after = await readyInfo(gw.adminPort);
   t.equal(after.pids.length, 2);
   t.notOk(after.pids.some((p) => before.pids.includes(p)), 'every worker replaced');
@@ -80,19 +82,32 @@ t.test('SIGHUP with an invalid config keeps serving the old one and says why', a
 });
 
 t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
-  const slow = await startUpstream((_req, res) => setTimeout(() => res.end('done'), 800));
+  let seen = false;
+  const slow = await startUpstream((_req, res) => { seen = true; setTimeout(() => res.end('done'), 800); });
   t.teardown(() => slow.close());
   const gw = await startGateway({
     apis: [{ name: 'api', upstreams: { s: { targets: [slow.url] } }, routes: [{ route: 'GET /slow', integration: { type: 'http_proxy', upstream: 's' } }] }],
   }, { workers: 1 });
   const inflight = get(gw.port, '/slow');
-  await new Promise((r) => setTimeout(r, 200));
+  // SIGTERM once the request is in flight (reached the upstream), not after a fixed wait.
+  t.ok(await waitFor(() => seen, 10_000), 'request in flight');
   const code = gw.stop('SIGTERM');
   const r = await inflight;
   t.equal(r.status, 200, 'in-flight request completed');
   t.equal(r.body, 'done');
   t.equal(await code, 0, 'exit code 0');
   await t.rejects(get(gw.port, '/slow'), 'no longer accepting');
+});
+
+t.test('SIGTERM while a killed worker is being replaced: the replacement drains too (exit 0, no drain timeout)', { timeout: 40_000 }, async (t) => {
+  // A drain timeout far beyond this test's timeout: a replacement that missed its 'drain' would hold the stop that long.
+  const gw = await startGateway({ apis: apis('v1'), throttling: UNTHROTTLED, shutdown: { drainTimeoutMs: 120_000 } }, { workers: 1 });
+  const before = await readyInfo(gw.adminPort);
+  process.kill(before.pids[0]!, 'SIGKILL');
+  // SIGTERM as soon as the master has forked the replacement, while it is still loading its modules.
+  const children = () => spawnSync('pgrep', ['-P', String(gw.proc.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+  t.ok(await waitFor(() => children().some((p) => p !== before.pids[0]), 10_000, 5), 'replacement forked');
+  t.equal(await gw.stop('SIGTERM'), 0, 'exit code 0');
 });
 
 t.test('crash loop: a slot that keeps dying is given up, and with none left the master exits 1', { timeout: 60_000 }, async (t) => {

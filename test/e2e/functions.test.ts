@@ -24,6 +24,7 @@ const gw = await startGateway({
         { route: 'GET /never', integration: { type: 'function', handler: `${FN}failing.mjs#never`, timeoutMs: 300 } },
         { route: 'GET /exit', integration: { type: 'function', handler: `${FN}failing.mjs#exit` } },
         { route: 'GET /counter', integration: { type: 'function', handler: `${FN}failing.mjs#counter` } },
+        { route: 'GET /slow-untimed', integration: { type: 'function', handler: `${FN}failing.mjs#slow` } },
         { route: 'GET /stray', integration: { type: 'function', handler: `${FN}failing.mjs#strayRejection` } },
         { route: 'GET /informational', integration: { type: 'function', handler: `${FN}failing.mjs#informational` } },
         { route: 'ANY /mock', integration: { type: 'mock', status: 200, body: 'mocked' } },
@@ -202,7 +203,14 @@ t.test('payload 1.0: REST proxy event, multiValueHeaders in the result', async (
 t.test('the worker stays up through all of it; failures are counted by kind', async (t) => {
   const r = await get(gw.adminPort, '/ready');
   t.equal(r.status, 200);
-  const m = (await get(gw.adminPort, '/metrics')).body;
+  // Workers push their counters to the master periodically: poll until all three are in.
+  const want = [
+    /gateway_function_errors_total\{route="GET \/throws",kind="handler_error"\} [1-9]/,
+    /gateway_function_errors_total\{route="GET \/spin",kind="timeout"\} 1/,
+    /gateway_function_errors_total\{route="GET \/shapes",kind="bad_result"\} 2/,
+  ];
+  let m = '';
+  await waitFor(async () => { m = (await get(gw.adminPort, '/metrics')).body; return want.every((re) => re.test(m)); }, 10_000);
   t.match(m, /gateway_function_errors_total\{route="GET \/throws",kind="handler_error"\} [1-9]/);
   t.match(m, /gateway_function_errors_total\{route="GET \/spin",kind="timeout"\} 1/);
   t.match(m, /gateway_function_errors_total\{route="GET \/shapes",kind="bad_result"\} 2/);
@@ -263,7 +271,8 @@ t.test('a handler returning a 1xx status is a bad result (502), not an interim r
 });
 
 t.test("a handler's stray unhandled rejection costs no other invocation", async (t) => {
-  const rs = await Promise.all([get(gw.port, '/slow?ms=300'), get(gw.port, '/stray'), get(gw.port, '/slow?ms=300'), get(gw.port, '/stray')]);
+  // /slow-untimed has the default timeout: /slow's 300 ms one raced the 300 ms sleep (flaky in CI).
+  const rs = await Promise.all([get(gw.port, '/slow-untimed?ms=300'), get(gw.port, '/stray'), get(gw.port, '/slow-untimed?ms=300'), get(gw.port, '/stray')]);
   t.same(rs.map((x) => x.status), [200, 200, 200, 200]);
   t.equal(rs[1]!.body, 'survived');
 });

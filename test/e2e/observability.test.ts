@@ -40,7 +40,14 @@ t.test('/health and /ready', async (t) => {
 t.test('/metrics sums both workers and survives a worker being killed', async (t) => {
   for (let i = 0; i < 20; i++) await get(gw.port, `/pets/${i}`);
   for (let i = 0; i < 5; i++) await get(gw.port, '/nope');
-  let m = (await get(gw.adminPort, '/metrics')).body;
+  // /metrics waits at most 500 ms for each worker's fresh snapshot, else shows its last periodic one
+  // (a busy machine): poll until both workers' counts are in, then check them exactly.
+  let m = '';
+  await waitFor(async () => {
+    m = (await get(gw.adminPort, '/metrics')).body;
+    return metric(m, 'gateway_requests_total{route="GET /pets/{id}",status="200"}') >= 20 && metric(m, 'gateway_requests_total{route="-",status="404"}') >= 5
+      && metric(m, 'gateway_request_duration_seconds_count{route="GET /pets/{id}"}') >= 20 && metric(m, 'gateway_integration_duration_seconds_count{route="GET /pets/{id}"}') >= 20;
+  }, 10_000);
   t.equal(metric(m, 'gateway_requests_total{route="GET /pets/{id}",status="200"}'), 20);
   t.equal(metric(m, 'gateway_requests_total{route="-",status="404"}'), 5);
   t.equal(metric(m, 'gateway_request_duration_seconds_count{route="GET /pets/{id}"}'), 20);
@@ -50,7 +57,11 @@ t.test('/metrics sums both workers and survives a worker being killed', async (t
 
   const pids: number[] = JSON.parse((await get(gw.adminPort, '/ready')).body).pids;
   process.kill(pids[0]!, 'SIGKILL');
-  await waitFor(async () => JSON.parse((await get(gw.adminPort, '/ready')).body).workers === 2, 10_000);
+  // Wait for the replacement: right after the kill /ready still counts the dead worker as one of 2.
+  await waitFor(async () => {
+    const r = JSON.parse((await get(gw.adminPort, '/ready')).body) as { workers: number; pids: number[] };
+    return r.workers === 2 && !r.pids.includes(pids[0]!);
+  }, 20_000);
   m = (await get(gw.adminPort, '/metrics')).body;
   t.ok(metric(m, 'gateway_requests_total{route="GET /pets/{id}",status="200"}') >= 20, 'counter did not go backwards');
 });

@@ -30,7 +30,9 @@ const gw = await startGateway({
       least: { targets: [slow.url, b.url], balance: 'least_outstanding' },
       health: {
         targets: [a.url, b.url],
-        healthCheck: { path: '/health', intervalMs: 100, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 2 },
+        // timeoutMs 1000 (the most allowed, at most intervalMs): with 100 ms, two checks of a healthy
+        // target delayed on a busy machine could take it out and break the exact split below.
+        healthCheck: { path: '/health', intervalMs: 1000, timeoutMs: 1000, healthyThreshold: 2, unhealthyThreshold: 2 },
       },
       retryGet: { targets: [deadUrl, b.url], retries: 1 },
       retryPost: { targets: [deadUrl, b.url], retries: 1 },
@@ -79,9 +81,9 @@ t.test('least outstanding avoids the slow target under concurrency', async (t) =
 t.test('active health check removes a failing target and restores it', async (t) => {
   t.same(await tally('/health-checked', 10), { a: 5, b: 5 }, 'both serve');
   aHealthy = false;
-  t.ok(await waitFor(async () => JSON.stringify(await tally('/health-checked', 6)) === '{"b":6}', 5000), 'a removed');
+  t.ok(await waitFor(async () => JSON.stringify(await tally('/health-checked', 6)) === '{"b":6}', 15_000), 'a removed');
   aHealthy = true;
-  t.ok(await waitFor(async () => ((await tally('/health-checked', 6)).a ?? 0) > 0, 5000), 'a restored');
+  t.ok(await waitFor(async () => ((await tally('/health-checked', 6)).a ?? 0) > 0, 15_000), 'a restored');
 });
 
 t.test('connection failure is retried on another target for GET', async (t) => {
@@ -107,7 +109,11 @@ t.test('circuit breaker opens after consecutive failures', async (t) => {
 });
 
 t.test('upstream errors are counted in /metrics', async (t) => {
-  const m = (await get(gw.adminPort, '/metrics')).body;
-  t.match(m, /gateway_upstream_errors_total\{upstream="api\/breaker",kind="connect_refused"\} 2/);
-  t.match(m, /gateway_requests_total\{route="GET \/rr",status="200"\} 30/);
+  const errors = /gateway_upstream_errors_total\{upstream="api\/breaker",kind="connect_refused"\} 2/;
+  const served = /gateway_requests_total\{route="GET \/rr",status="200"\} 30/;
+  // /metrics waits at most 500 ms for the worker's fresh snapshot (a busy machine may show an older one): poll.
+  let m = '';
+  await waitFor(async () => errors.test(m = (await get(gw.adminPort, '/metrics')).body) && served.test(m), 10_000);
+  t.match(m, errors);
+  t.match(m, served);
 });

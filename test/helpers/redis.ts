@@ -194,7 +194,7 @@ export async function startRedisSentinel(name = 'gwmaster'): Promise<PrivateSent
     ].join('\n'));
     const sentinel = await server({ port: sport, args: [conf, '--sentinel'], readyText: '+monitor master' });
     started.push(sentinel);
-    await waitFor(`sentinel :${sport} did not see master ${name} at :${mport}`, 5000, async () => {
+    await waitFor(`sentinel :${sport} did not see master ${name} at :${mport}`, 10_000, async () => {
       // redis-cli without a tty prints one field per line: name, value, name, value...
       const lines = (await cli(sport, ['sentinel', 'master', name])).split('\n');
       const i = lines.indexOf('flags');

@@ -96,9 +96,12 @@ t.test('file destination: async JSON lines, flush() delivers everything buffered
   t.same(got.map((o) => o.requestId), Array.from({ length: N }, (_, i) => `req-${i}`), 'in order');
   for (const o of got.slice(0, 3)) t.same(Object.keys(o), FIELDS);
 
-  // A quiet worker: a single line is written without waiting for more traffic.
+  // A quiet worker: a single line is written without waiting for more traffic (no flush() here).
+  // Polled for up to 5 s, not a fixed 100 ms: the write goes through the thread pool, which a busy
+  // machine can hold up that long; a line left buffered never arrives.
   log.log(entry(N));
-  await new Promise((r) => setTimeout(r, 100));
+  const complete = () => readFileSync(file, 'utf8').split('\n').length - 1; // complete lines
+  for (let i = 0; i < 100 && complete() < N + 1; i++) await new Promise((r) => setTimeout(r, 50));
   t.equal(lines(file).length, N + 1, 'a lone line reaches the file on its own');
 
   log.log(entry(N + 1));
@@ -180,11 +183,14 @@ t.test('process.exit() without flush(): the exit hook writes what is buffered', 
     import { createAccessLog } from ${JSON.stringify(MODULE)};
     const entry = ${childEntry};
     const log = createAccessLog(${JSON.stringify(file)});
-    // Let the file open, start a write, then exit with lines still batched and buffered.
-    setTimeout(() => {
+    // Let the file open, start a write, then exit with lines still batched and buffered. Waits for
+    // sonic-boom's fd, not a fixed 50 ms: before the open completes the exit hook cannot write.
+    const go = () => {
       for (let i = 0; i < 3000; i++) log.log(entry(i, 'e'));
       process.exit(3);
-    }, 50);
+    };
+    if (log.dest.fd >= 0) go();
+    else log.dest.once('ready', go);
   `, dir);
   t.equal(r.code, 3, r.stderr);
   const got = lines(file);

@@ -23,16 +23,17 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
   const store = await make();
   t.teardown(() => store.close());
 
+  // 1/s, not 10/s: the seven takes must fit in the time one token needs (100 ms is little on a busy machine).
   t.test('token bucket: the burst passes, then denials with a retry-after; refills at the rate', async (t) => {
     const k = key('tb');
     const got = [];
-    for (let i = 0; i < 7; i++) got.push(await take(store, k, 10, 5));
+    for (let i = 0; i < 7; i++) got.push(await take(store, k, 1, 5));
     t.same(got.map((g) => g.allowed), [true, true, true, true, true, false, false]);
     const denied = got[5]!;
-    t.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 100, `retry after ${denied.retryAfterMs} ms (1 token at 10/s)`);
-    await sleep(250);
-    const after = await take(store, k, 10, 5);
-    t.ok(after.allowed, 'tokens back after 250 ms at 10/s');
+    t.ok(denied.retryAfterMs > 0 && denied.retryAfterMs <= 1000, `retry after ${denied.retryAfterMs} ms (1 token at 1/s)`);
+    await sleep(1250);
+    const after = await take(store, k, 1, 5);
+    t.ok(after.allowed, 'tokens back after 1.25 s at 1/s');
   });
 
   t.test('token bucket: cost above 1, and a cost above the burst is never allowed', async (t) => {
@@ -49,13 +50,14 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
   });
 
   t.test('quota counter: counts to the limit, denies past it, a new counter after its ttl', async (t) => {
-    const q: Limit = { kind: QUOTA, key: key('q'), limit: 3, ttlMs: 300 };
+    // ttl 1 s, not 300 ms: the window must outlast the five decides and the count on a busy machine.
+    const q: Limit = { kind: QUOTA, key: key('q'), limit: 3, ttlMs: 1000 };
     const got = [];
     for (let i = 0; i < 5; i++) got.push(await store.decide([q], 1, 1));
     t.same(got.map((g) => g.allowed), [true, true, true, false, false]);
     t.equal(got[3]!.retryAfterMs, -1, 'a quota says no retry time (its period decides)');
     t.equal(await store.count(q.key), 3, 'denied requests are not counted');
-    await sleep(400);
+    await sleep(1200);
     t.ok((await store.decide([q], 1, 1)).allowed, 'a new window after the ttl');
     t.equal(await store.count(q.key), 1);
     const unlimited: Limit = { kind: QUOTA, key: key('u'), limit: -1, ttlMs: 10_000 };
@@ -114,7 +116,7 @@ async function contract(t: Test, make: () => Promise<Store>): Promise<void> {
   t.test('values: set, get, ttl; a lock is released only by its holder', async (t) => {
     const k = key('v');
     t.equal(await store.get(k), null);
-    await store.set(k, Buffer.from([1, 2, 3]), 300);
+    await store.set(k, Buffer.from([1, 2, 3]), 10_000); // outlives the checks below (expiry is checked next)
     t.same(await store.get(k), Buffer.from([1, 2, 3]));
     await store.delIfEquals(k, Buffer.from([9]));
     t.same(await store.get(k), Buffer.from([1, 2, 3]), 'another token: kept');

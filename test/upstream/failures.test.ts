@@ -108,8 +108,10 @@ async function blackHole(): Promise<{ port: number; close: () => Promise<void> }
     const flag = new Int32Array(workerData.sab);
     const srv = net.createServer(() => {});
     srv.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
-      parentPort.postMessage(srv.address().port);
       setTimeout(() => {
+        // The port goes out only now: from here on this thread never returns to its event loop, so
+        // it accepts none of the fillers (a fixed wait in the caller could end before it blocked).
+        parentPort.postMessage(srv.address().port);
         while (Atomics.load(flag, 0) === 0) Atomics.wait(flag, 0, 0, 500);
         srv.close();
         process.exit(0);
@@ -173,7 +175,8 @@ t.test('total timeout mid-body: onError after onHead', async (t) => {
   const srv = await rawServer(({ socket }) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'));
   const pool = poolFor(srv.port);
   t.teardown(async () => { pool.close(); await srv.close(); });
-  const r = await send(pool, req({ timeoutMs: 200 }));
+  // 1 s, not 200 ms: the head must arrive before the timeout, also when a busy machine stalls this process.
+  const r = await send(pool, req({ timeoutMs: 1000 }));
   t.same(shape(r.events), ['head', 'data', 'error']);
   t.equal(r.error?.kind, 'timeout');
   t.equal(r.error?.responseStarted, true);

@@ -142,6 +142,9 @@ t.test('header values: UTF-8 by default, latin1 on request', async (t) => {
   const raw = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX-Name: '), Buffer.from('Zoë', 'utf8'), Buffer.from('\r\nContent-Length: 0\r\n\r\n')]);
   t.equal(parse([raw]).heads[0]!.headers[1], 'Zoë');
   t.equal(parse([raw], { headerEncoding: 'latin1' }).heads[0]!.headers[1], Buffer.from('Zoë', 'utf8').toString('latin1'));
+  // Every header after a multi-byte value keeps its own text (byte and character offsets differ from there on).
+  const after = Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nX-Name: '), Buffer.from('Zoë ☃', 'utf8'), Buffer.from('\r\nX-After:  ok \r\nEtag: "e"\r\nContent-Length: 0\r\n\r\n')]);
+  t.same(parse([after]).heads[0]!.headers, ['x-name', 'Zoë ☃', 'x-after', 'ok', 'etag', '"e"', 'content-length', '0']);
 });
 
 
