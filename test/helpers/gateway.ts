@@ -42,15 +42,16 @@ export interface StartOptions {
 
 /**
  * Starts `gateway start` with the given config object (listen/admin ports filled in when absent).
- * Tries fresh ports when the ones freePort picked were taken meanwhile (EADDRINUSE: test files run in
- * parallel); any other failure is thrown.
+ * Tries fresh ports when the ones freePort picked were taken meanwhile (test files run in parallel):
+ * the admin listener says EADDRINUSE, a uWS worker only "cannot listen on" (uWS gives no errno).
+ * Any other failure is thrown.
  */
 export async function startGateway(config: Record<string, unknown>, opts: StartOptions = {}): Promise<Gateway> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startGatewayOnce(config, opts);
     } catch (e) {
-      if (attempt >= 3 || opts.adminPort !== undefined || !/EADDRINUSE/.test((e as Error).message)) throw e;
+      if (attempt >= 3 || opts.adminPort !== undefined || !/EADDRINUSE|cannot listen on/.test((e as Error).message)) throw e;
     }
   }
 }
