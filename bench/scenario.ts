@@ -116,6 +116,8 @@ export interface ScenarioContext {
   nginxStatic(body: string): Promise<void>;
   fastGateway(up: Server): Promise<void>;
   fastifyProxy(up: Server): Promise<void>;
+  /** uWS.js + the gateway's upstream client and nothing else (bench/peers.ts uws-pool): the stack's floor, GET only. */
+  uwsPool(up: Server): Promise<void>;
   /**
    * serverless-offline (serverless 3, the Lambda emulator users run locally) serving `handler`
    * ('/abs/module.mjs#export') as an HTTP API route on `path`.
@@ -215,6 +217,10 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
     async fastifyProxy(up) {
       const slot = slots++;
       await tryStart('fastify', async () => void proxyTarget('fastify', await peer('fastify', ['--upstream', origin(up.port)]), 'fastify 5 + @fastify/reply-from (Node peer), 1 process', slot));
+    },
+    async uwsPool(up) {
+      const slot = slots++;
+      await tryStart('uws-pool', async () => void proxyTarget('uws-pool', await peer('uws-pool', ['--upstream', origin(up.port)]), 'uWS.js + the gateway\'s upstream client, no gateway features: the floor of this stack', slot));
     },
     async serverlessOffline(handler, path) {
       const slot = slots++;

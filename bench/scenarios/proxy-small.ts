@@ -10,6 +10,7 @@ export default {
   path: '/items/42',
   expect: { status: 200, body: BODY },
   async setup(ctx) {
-    await proxyLineUp(ctx, await ctx.upstream(BODY));
+    const up = await ctx.upstream(BODY);
+    await Promise.all([proxyLineUp(ctx, up), ctx.uwsPool(up)]);
   },
 } satisfies Scenario;
