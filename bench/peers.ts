@@ -14,7 +14,7 @@
  * bench/router.ts's findMyWayRoutes), every route answering `body`. Proxies pass the path through unchanged.
  * uws-pool: the floor of the gateway's own stack, not a product: uWS.js and the gateway's upstream
  * client (src/upstream/pool.ts) with none of the gateway (no routing, request context, request id,
- * metrics or header filtering beyond framing). GET/HEAD only, response buffered whole: for small
+ * metrics or header filtering beyond framing). GET only, response buffered whole: for small
  * responses. What the gateway costs above it is what its features cost.
  */
 import { readFileSync } from 'node:fs';
@@ -81,7 +81,7 @@ switch (values.kind) {
     const hostLine = `host: ${up.host}\r\n`;
     uws.App().any('/*', (res, req) => {
       const method = req.getCaseSensitiveMethod();
-      if (method !== 'GET' && method !== 'HEAD') {
+      if (method !== 'GET') {
         res.writeStatus('405 Method Not Allowed').end();
         return;
       }
