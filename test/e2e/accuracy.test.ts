@@ -66,6 +66,8 @@ const MIN_SENT = 0.9 * OVERLOAD * LIMIT;
 const FILL_MS = (BURST * 1000) / RATE; // 100 ms
 // At most this much refill (2% of the limit) may be excused by pauses of the load generator.
 const MAX_ALLOWANCE = 0.02 * LIMIT;
+// Windows the generator drove steadily, of WINDOWS, for the bucket test to count.
+const MIN_WINDOWS = 2;
 
 const QUOTA = 700;
 const QUOTA_REQUESTS = 1000;
@@ -194,6 +196,7 @@ for (const mode of ['exact', 'lease'] as const) {
         }
       }
       const rows: string[] = [];
+      const unsteady: string[] = [];
       for (let w = 0; w < WINDOWS; w++) {
         const from = WARMUP_MS + w * WINDOW_MS;
         const to = from + WINDOW_MS;
@@ -212,15 +215,18 @@ for (const mode of ['exact', 'lease'] as const) {
         rows.push(`window ${w} [${from / 1000}s, ${to / 1000}s): sent ${sent}, admitted ${admitted} (by node: ${perNode.join(' + ')}); ` +
           `longest send pause ${pause.toFixed(0)} ms, refill lost to pauses <= ${allowance}`);
         if (sent < MIN_SENT || allowance > MAX_ALLOWANCE) {
-          t.fail(`the load generator could not drive ${OVERLOAD}x steadily in window ${w}: ${sent} requests sent (need >= ${MIN_SENT}), ` +
-            `pauses over ${FILL_MS} ms worth ${allowance} tokens (at most ${MAX_ALLOWANCE}); this machine is too slow or too busy for this test, ` +
-            'the result would say nothing about the limiter');
+          // A stall of this machine (seen: one 277 ms pause with another process hogging a core) says
+          // nothing about the limiter: that window is left out, and enough others must be measured.
+          unsteady.push(`window ${w}: ${sent} requests sent (need >= ${MIN_SENT}), pauses over ${FILL_MS} ms worth ${allowance} tokens (at most ${MAX_ALLOWANCE})`);
           continue;
         }
         t.ok(admitted >= lo && admitted <= range.hi,
           `${mode} window ${w}: ${admitted} admitted, within [${lo}, ${range.hi}] ` +
           `(${OVERLOAD}x load: ${sent} sent; longest send pause ${pause.toFixed(0)} ms, lower bound lowered by ${allowance} for it)`);
       }
+      for (const u of unsteady) t.comment(`left out, the load generator could not drive ${OVERLOAD}x steadily: ${u}`);
+      t.ok(WINDOWS - unsteady.length >= MIN_WINDOWS,
+        `${WINDOWS - unsteady.length} of ${WINDOWS} windows driven steadily (need ${MIN_WINDOWS}; fewer means this machine is too slow or too busy for this test)`);
       const lat = answers.filter((a) => a.latencyMs >= 0).map((a) => a.latencyMs).sort((a, b) => a - b);
       const q = (f: number) => (lat[Math.min(lat.length - 1, Math.floor(f * lat.length))] ?? 0).toFixed(1);
       t.comment(`${mode} mode, limit ${LIMIT} per window, bound [${range.lo}, ${range.hi}]; send->answer ms p50 ${q(0.5)} p99 ${q(0.99)} max ${q(1)}; ` +
