@@ -1,4 +1,4 @@
-// Measurement prototype for ab.mjs (see there): not part of the gateway.
+// Measurement prototype for ab.mjs (see there): the upstream connection and the response head parse in C. Not part of the gateway.
 // Prototype: minimal native keep-alive HTTP/1.1 upstream client for measurement only.
 #include <node_api.h>
 #include <uv.h>
@@ -23,13 +23,10 @@ static napi_ref cbref;
 static napi_async_context actx;
 static napi_ref resref;
 static uv_loop_t *loop;
-static int rawmode = 0;
-static char *rawbuf = NULL;
-static size_t rawlen = 0;
+
 
 static void alloc_cb(uv_handle_t *h, size_t sz, uv_buf_t *b) {
   conn_t *c = (conn_t *)h->data;
-  if (rawmode) { b->base = rawbuf; b->len = rawlen; return; }
   b->base = c->buf + c->len;
   b->len = BUFSZ - c->len;
 }
@@ -37,7 +34,7 @@ static void alloc_cb(uv_handle_t *h, size_t sz, uv_buf_t *b) {
 static void deliver(conn_t *c, int status, const char *hs, size_t hl, const char *body, size_t bl) {
   napi_handle_scope scope;
   napi_open_handle_scope(genv, &scope);
-  napi_value cb, recv, argv[4], result, resobj;
+  napi_value cb, argv[4], result, resobj;
   napi_get_reference_value(genv, cbref, &cb);
   napi_get_reference_value(genv, resref, &resobj);
   napi_create_int32(genv, c->id, &argv[0]);
@@ -90,18 +87,6 @@ static void close_cb(uv_handle_t *h) { reconnect((conn_t *)h->data); }
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
   conn_t *c = (conn_t *)s->data;
   if (n <= 0) { if (n < 0) { c->connected = 0; uv_close((uv_handle_t *)s, close_cb); } return; }
-  if (rawmode) {
-    napi_handle_scope scope;
-    napi_open_handle_scope(genv, &scope);
-    napi_value cb, argv[2], result, resobj;
-    napi_get_reference_value(genv, cbref, &cb);
-    napi_get_reference_value(genv, resref, &resobj);
-    napi_create_int32(genv, c->id, &argv[0]);
-    napi_create_int32(genv, (int)n, &argv[1]);
-    napi_make_callback(genv, actx, resobj, cb, 2, argv, &result);
-    napi_close_handle_scope(genv, scope);
-    return;
-  }
   c->len += n;
   try_parse(c);
 }
@@ -113,9 +98,8 @@ static void connect_cb(uv_connect_t *req, int st) {
 }
 
 static napi_value js_init(napi_env env, napi_callback_info info) {
-  size_t argc = 2; napi_value argv[2];
+  size_t argc = 1; napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc == 2) { rawmode = 1; void *d; napi_get_buffer_info(env, argv[1], &d, &rawlen); rawbuf = d; }
   genv = env;
   napi_create_reference(env, argv[0], 1, &cbref);
   napi_value name, obj;
