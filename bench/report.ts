@@ -165,7 +165,7 @@ export function readmeSection(rep: BenchReport): string {
   const rows: string[][] = [];
   for (const s of rep.scenarios) {
     for (const x of s.summaries.filter((y) => y.tool === 'autocannon')) {
-      const vs = s.ratios.filter((r) => r.tool === 'autocannon' && r.subject === x.target && r.subject === 'gateway');
+      const vs = s.ratios.filter((r) => r.tool === 'autocannon' && r.subject === x.target && !r.subject.includes('@'));
       rows.push([
         s.title, targetLabel(s, x.target), fmt.int(x.rps) + (isGenBound(x) ? ' ⚑' : ''), fmt.ms(x.p99), x.cpuUsPerReq.toFixed(1), x.rssMb.toFixed(0),
         vs.map((r) => `${fmt.ratio(r.rps)} ${r.baseline}`).join(', ') || '',

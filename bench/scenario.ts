@@ -132,7 +132,11 @@ export interface ScenarioContext {
    */
   gateway(
     apis: unknown[],
-    opts?: { name?: string; role?: Role; note?: string; config?: Record<string, unknown>; sidePids?: () => number[]; request?: LoadRequest },
+    opts?: {
+      name?: string; role?: Role; note?: string; config?: Record<string, unknown>; sidePids?: () => number[]; request?: LoadRequest;
+      /** A subject also run from the --compare builds (default true; one such subject per scenario). */
+      compare?: boolean;
+    },
   ): Promise<void>;
   /** A private redis-server for this scenario (null when redis-server is not installed: the caller skips its targets). */
   redis(): Promise<{ url: string; pids: () => number[] } | null>;
@@ -268,7 +272,7 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
     },
     async gateway(apis, g = {}) {
       const role = g.role ?? 'subject';
-      const builds: GatewayBuild[] = [{ name: g.name ?? 'gateway', cli: '' }, ...(role === 'subject' ? o.compare : [])];
+      const builds: GatewayBuild[] = [{ name: g.name ?? 'gateway', cli: '' }, ...(role === 'subject' && g.compare !== false ? o.compare : [])];
       const first = slots;
       slots += builds.length;
       for (const [k, b] of builds.entries()) {
@@ -376,16 +380,30 @@ export async function runScenario(s: Scenario, o: ScenarioOptions): Promise<Scen
  * The proxy line-up on one upstream: direct (the limit), nginx, the Node peers, and the gateway
  * (subject) with one greedy http_proxy route that passes the path on unchanged.
  */
-export async function proxyLineUp(ctx: ScenarioContext, up: Server): Promise<void> {
+/** Upstream pipelining depth of the `gateway-pipelined` target: 16 measured 1.38x nginx under autocannon, 8 1.28x (proxy-small, 2026-11-25). */
+export const BENCH_PIPELINING = 16;
+
+/**
+ * The proxy baselines and the gateway with its defaults; with `pipelined` (GET scenarios) also
+ * `gateway-pipelined`: the same with the upstream's keepAlive.pipelining on.
+ */
+export async function proxyLineUp(ctx: ScenarioContext, up: Server, opts: { pipelined?: boolean } = {}): Promise<void> {
   ctx.direct(up);
+  const api = (keepAlive?: Record<string, unknown>) => [{
+    name: 'bench',
+    upstreams: { u: { targets: [`http://127.0.0.1:${up.port}`], ...(keepAlive ? { keepAlive } : {}) } },
+    routes: [{ route: 'ANY /{proxy+}', integration: { type: 'http_proxy', upstream: 'u', path: '/{proxy}' } }],
+  }];
   await Promise.all([
     ctx.nginxProxy(up),
     ctx.fastGateway(up),
     ctx.fastifyProxy(up),
-    ctx.gateway([{
-      name: 'bench',
-      upstreams: { u: { targets: [`http://127.0.0.1:${up.port}`] } },
-      routes: [{ route: 'ANY /{proxy+}', integration: { type: 'http_proxy', upstream: 'u', path: '/{proxy}' } }],
-    }]),
+    ctx.gateway(api()),
+    opts.pipelined === true
+      ? ctx.gateway(api({ pipelining: BENCH_PIPELINING }), {
+        name: 'gateway-pipelined', compare: false,
+        note: `this build, 1 worker, upstream keepAlive.pipelining: ${BENCH_PIPELINING} (off by default)`,
+      })
+      : Promise.resolve(),
   ]);
 }

@@ -10,6 +10,6 @@ export default {
   path: '/reports/latest',
   expect: { status: 200, body: sizedJson(BYTES) },
   async setup(ctx) {
-    await proxyLineUp(ctx, await ctx.upstream({ bytes: BYTES }));
+    await proxyLineUp(ctx, await ctx.upstream({ bytes: BYTES }), { pipelined: true });
   },
 } satisfies Scenario;

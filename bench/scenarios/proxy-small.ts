@@ -11,6 +11,6 @@ export default {
   expect: { status: 200, body: BODY },
   async setup(ctx) {
     const up = await ctx.upstream(BODY);
-    await Promise.all([proxyLineUp(ctx, up), ctx.uwsPool(up)]);
+    await Promise.all([proxyLineUp(ctx, up, { pipelined: true }), ctx.uwsPool(up)]);
   },
 } satisfies Scenario;

@@ -598,6 +598,7 @@ function groupOptions(name: string, u: Upstream): GroupOptions {
     balance: u.balance,
     maxSockets: u.keepAlive.maxSockets,
     idleTimeoutMs: u.keepAlive.idleTimeoutMs,
+    pipelining: u.keepAlive.pipelining,
     connectTimeoutMs: u.connectTimeoutMs,
     retries: u.retries,
     healthCheck: hc === undefined ? undefined : { ...hc, expectStatus: [hc.expectStatus[0]!, hc.expectStatus[1]!] },

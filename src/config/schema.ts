@@ -159,6 +159,10 @@ export const UpstreamSchema = Type.Object(
       {
         maxSockets: Type.Integer({ minimum: 1, maximum: 65536, default: 256 }),
         idleTimeoutMs: Ms(0, undefined, 4000),
+        pipelining: Type.Integer({
+          minimum: 1, maximum: 256, default: 1,
+          description: 'requests per socket (HTTP/1.1 pipelining) for bodiless idempotent requests started together; 1 = off',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

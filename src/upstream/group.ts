@@ -20,6 +20,8 @@ export interface GroupOptions {
   balance: Balance;
   maxSockets: number;
   idleTimeoutMs: number;
+  /** Requests per socket; 1 = no pipelining. */
+  pipelining?: number;
   connectTimeoutMs: number;
   retries: number;
   healthCheck?: {
@@ -57,7 +59,7 @@ export class Target {
     this.weight = spec.weight;
     this.pool = new UpstreamPool({
       host: this.host, port: this.port,
-      maxSockets: opts.maxSockets, idleTimeoutMs: opts.idleTimeoutMs,
+      maxSockets: opts.maxSockets, idleTimeoutMs: opts.idleTimeoutMs, pipelining: opts.pipelining,
     });
   }
 

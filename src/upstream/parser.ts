@@ -18,6 +18,12 @@ export interface ResponseHandler {
   /** The response is complete; `keepAlive` says whether the connection may carry another one. */
   onResponseEnd(keepAlive: boolean): void;
   onParseError(reason: string): void;
+  /**
+   * Another response is expected on this connection (a pipelined request was sent behind this
+   * one): bytes after a complete response are its start, not an error. The handler chains to it
+   * by calling next() from onResponseEnd.
+   */
+  hasNext?(): boolean;
 }
 
 export interface ParserOptions {
@@ -149,6 +155,23 @@ export class ResponseParser {
     this.error = null;
   }
 
+  /**
+   * From onResponseEnd: the next pipelined response starts right after this one. Unlike reset(),
+   * bytes already received (the rest of this read, bytes held by a pause) stay: they are its start.
+   */
+  next(isHead: boolean): void {
+    this.state = S_HEAD;
+    // A pause asked with the previous response's last chunk was that response's.
+    this.paused = false;
+    this.headParts = null;
+    this.headLen = 0;
+    this.isHead = isHead;
+    this.keepAlive = true;
+    this.started = false;
+    this.headDone = false;
+    this.error = null;
+  }
+
   /** Forget the current response; no callback fires after this, whatever is fed in. */
   abort(): void {
     this.gen++;
@@ -208,11 +231,16 @@ export class ResponseParser {
     this.h.onParseError(reason);
   }
 
-  private complete(extra: boolean): void {
-    // We never pipeline, so bytes after a complete response mean the framing was wrong.
-    if (extra) return this.fail('unexpected data after the response');
+  /** True when the handler chained to a next response (next()) and parsing goes on. */
+  private complete(extra: boolean): boolean {
+    // Unless a pipelined response follows, bytes after a complete response mean the framing was wrong.
+    if (extra && this.h.hasNext?.() !== true) {
+      this.fail('unexpected data after the response');
+      return false;
+    }
     this.state = S_IDLE;
     this.h.onResponseEnd(this.keepAlive);
+    return this.state === S_HEAD;
   }
 
   /** `owned`: `buf` is ours (already kept), so holding on to it needs no copy. */
@@ -267,7 +295,12 @@ export class ResponseParser {
           pos = this.framing(buf, pos, len);
       }
       if (this.gen !== gen) return;
-      if (this.state === S_COMPLETE) return this.complete(pos < len);
+      if (this.state === S_COMPLETE) {
+        // A reset() from the handler (new generation) stops here; next() continues in this buffer.
+        if (!this.complete(pos < len) || this.gen !== gen) return;
+        if (pos < len) this.started = true;
+        continue;
+      }
       if (this.state === S_ERROR) return;
     }
   }

@@ -111,6 +111,12 @@ export interface UpstreamPoolOptions {
   maxHeaderBytes?: number;
   maxHeaders?: number;
   headerEncoding?: 'utf8' | 'latin1';
+  /**
+   * Requests per socket (HTTP/1.1 pipelining, RFC 9112 9.3.2); 1 (the default) = none. Above 1,
+   * bodiless idempotent requests started in the same event-loop turn share a socket and one
+   * write, up to this many; never behind a response from an earlier turn. See README.
+   */
+  pipelining?: number;
 }
 
 export interface PoolStats {
@@ -159,6 +165,32 @@ export const TIMER_TICK_MS = 50;
  * 64 KiB: what Node allocates per read by default.
  */
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
+
+// --- pipelining: request heads held until the end of the event-loop turn, one write per socket ---
+let held: Conn[] = [];
+let flushQueued = false;
+
+function hold(c: Conn): void {
+  held.push(c);
+  if (!flushQueued) {
+    flushQueued = true;
+    // The check phase: after every I/O callback of this loop iteration, so the requests of one
+    // epoll wake-up (all the client reads uWS handled) share writes.
+    setImmediate(flushHeld);
+  }
+}
+
+function flushHeld(): void {
+  flushQueued = false;
+  const list = held;
+  held = [];
+  for (const c of list) c.flush();
+}
+
+/** May share a socket with other requests: no body to stream, safe to send again if unanswered. */
+function pipelinable(req: UpstreamRequest): boolean {
+  return req.body === null && req.idempotent && req.method !== 'CONNECT';
+}
 
 // --- one interval for all pools (the idea of undici lib/util/timers.js, with a plain sweep) ---
 const livePools = new Set<UpstreamPool>();
@@ -314,15 +346,16 @@ class Ex implements Exchange {
   pause(): void {
     if (this.done) return;
     this.paused = true;
+    // A pipelined request still waiting for its turn pauses when its response comes first.
     const c = this.conn;
-    if (c !== null) c.pauseRead();
+    if (c !== null && c.ex === this) c.pauseRead();
   }
 
   resume(): void {
     if (this.done) return;
     this.paused = false;
     const c = this.conn;
-    if (c !== null) c.resumeRead();
+    if (c !== null && c.ex === this) c.resumeRead();
   }
 
   abort(): void {
@@ -335,6 +368,8 @@ class Ex implements Exchange {
     pool.exchangeGone(this);
     const c = this.conn;
     if (c !== null) {
+      // Sharing the socket: leave the rest of the pipeline running; this response is read and dropped.
+      if (c.detach(this)) return;
       this.conn = null;
       c.ex = null;
       c.destroy();
@@ -352,7 +387,12 @@ function drainSoon(ex: Ex): void {
 class Conn implements ResponseHandler {
   readonly socket: net.Socket;
   readonly parser: ResponseParser;
+  /** The exchange whose response is read now. */
   ex: Ex | null = null;
+  /** Pipelined exchanges sent behind `ex`, answered in this order. */
+  pipe: Ex[] | null = null;
+  /** Request heads held until the end of this event-loop turn (pipelining). */
+  private out = '';
   connected = false;
   closed = false;
   /** Responses completed on this socket; > 0 means a reused keep-alive socket. */
@@ -439,6 +479,12 @@ class Conn implements ResponseHandler {
     this.ex = null;
     this.parser.abort();
     this.socket.destroy();
+    // Pipelined requests behind the one that ended here were not answered: send them again.
+    const pipe = this.pipe;
+    if (pipe !== null && pipe.length !== 0) {
+      this.pipe = null;
+      this.pool.requeue(pipe);
+    }
     this.pool.connGone(this);
   }
 
@@ -447,8 +493,57 @@ class Conn implements ResponseHandler {
     ex.conn = this;
     this.parser.reset(ex.isHead);
     this.eofPending = false;
-    this.send(ex);
+    if (this.pool.pipelining > 1 && pipelinable(ex.req)) this.hold(ex);
+    else this.send(ex);
     if (ex.paused) this.pauseRead();
+  }
+
+  /** Requests on this socket, the one being answered included. */
+  get depth(): number {
+    return this.pipe === null ? 1 : 1 + this.pipe.length;
+  }
+
+  /** Pipelines `ex` behind the requests already on this socket (held this turn). */
+  follow(ex: Ex): void {
+    ex.conn = this;
+    (this.pipe ??= []).push(ex);
+    this.hold(ex);
+  }
+
+  private hold(ex: Ex): void {
+    ex.written = true;
+    ex.bodyDone = true;
+    if (this.out === '') {
+      hold(this);
+      this.pool.batch = this;
+    }
+    this.out += ex.headStr;
+  }
+
+  /** End of the turn: write what was held, in one write. */
+  flush(): void {
+    const str = this.out;
+    this.out = '';
+    if (this.pool.batch === this) this.pool.batch = null;
+    if (this.closed || str === '') return;
+    if (!fastWrite(this.socket, str)) this.socket.write(str);
+  }
+
+  /** Pipelined requests wait for `ex`'s response: another response is due after it. */
+  hasNext(): boolean {
+    return this.pipe !== null && this.pipe.length !== 0;
+  }
+
+  /**
+   * An exchange sharing this socket went away (abort): when its response can still be read and
+   * dropped without stalling the others, keep the socket; false → the caller destroys it.
+   */
+  detach(ex: Ex): boolean {
+    if (!this.hasNext()) return false;
+    // The current response already started or is paused: dropping the socket is cheaper than
+    // reading a body nobody wants; the requests behind it go again on another socket.
+    if (this.ex === ex && (this.parser.responseStarted || ex.paused)) return false;
+    return true;
   }
 
   private send(ex: Ex): void {
@@ -527,7 +622,9 @@ class Conn implements ResponseHandler {
   resumeRead(): void {
     const ex = this.ex;
     this.parser.resume();
-    if (this.ex !== ex || ex === null || this.parser.isPaused) return;
+    // Also when a pipelined successor took over (a reassigned socket has eofPending cleared and
+    // is already reading).
+    if (ex === null || this.closed || this.ex === null || this.parser.isPaused) return;
     this.startReading();
     if (this.eofPending && !this.parser.hasPending) {
       this.eofPending = false;
@@ -538,23 +635,43 @@ class Conn implements ResponseHandler {
   // ResponseHandler
 
   onResponseHead(status: number, headers: string[], hasBody: boolean): void {
-    this.ex!.sink.onHead(status, headers, hasBody);
+    const ex = this.ex!;
+    // A detached (aborted, timed out) pipelined exchange: its response is read and dropped.
+    if (!ex.done) ex.sink.onHead(status, headers, hasBody);
   }
 
   onResponseBody(chunk: Buffer): boolean {
-    if (this.ex!.sink.onData(chunk)) return true;
+    const ex = this.ex!;
+    if (ex.done || ex.sink.onData(chunk)) return true;
     this.stopReading();
     return false;
   }
 
   onResponseEnd(keepAlive: boolean): void {
     const ex = this.ex!;
-    this.ex = null;
     this.served++;
+    if (this.hasNext()) return this.nextInPipe(ex, keepAlive);
+    this.ex = null;
     // A request body still being streamed would be read as the next request: close instead.
     if (keepAlive && ex.bodyDone && !this.pool.closed) this.pool.release(this);
     else this.destroy();
-    this.pool.finishOk(ex);
+    if (!ex.done) this.pool.finishOk(ex);
+  }
+
+  private nextInPipe(ex: Ex, keepAlive: boolean): void {
+    if (keepAlive && !this.pool.closed) {
+      const next = this.pipe!.shift()!;
+      this.ex = next;
+      // Same generation: the rest of this read is the next response's start.
+      this.parser.next(next.isHead);
+      if (next.paused && !next.done) this.pauseRead();
+      else this.startReading();
+    } else {
+      // "Connection: close" (or the pool closed): what was sent behind it is never answered.
+      this.ex = null;
+      this.destroy();
+    }
+    if (!ex.done) this.pool.finishOk(ex);
   }
 
   onParseError(reason: string): void {
@@ -570,6 +687,9 @@ export class UpstreamPool {
   readonly maxSockets: number;
   readonly maxQueue: number;
   readonly idleTimeoutMs: number;
+  readonly pipelining: number;
+  /** The socket taking pipelined requests this turn (its heads are held, depth < pipelining). */
+  batch: Conn | null = null;
   readonly parserOptions: ParserOptions;
   private readonly queueTimeoutMs: number | undefined;
   /** Every open socket, connecting ones included; Conn.index is its slot. */
@@ -589,6 +709,9 @@ export class UpstreamPool {
     this.maxSockets = opts.maxSockets ?? DEFAULT_MAX_SOCKETS;
     this.maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const pl = opts.pipelining ?? 1;
+    if (!Number.isInteger(pl) || pl < 1) throw new RangeError(`invalid pipelining: ${pl}`);
+    this.pipelining = pl;
     this.queueTimeoutMs = opts.queueTimeoutMs;
     this.parserOptions = {
       maxHeaderBytes: opts.maxHeaderBytes, maxHeaders: opts.maxHeaders, headerEncoding: opts.headerEncoding,
@@ -630,6 +753,11 @@ export class UpstreamPool {
     }
     if (this.closed) {
       this.failSoon(ex, 'pool_full', 'pool closed');
+      return ex;
+    }
+    const b = this.batch;
+    if (b !== null && !b.closed && b.depth < this.pipelining && pipelinable(req)) {
+      b.follow(ex);
       return ex;
     }
     const idle = this.idle;
@@ -711,6 +839,7 @@ export class UpstreamPool {
       if (ex === null) break;
       if (now === 0) now = Date.now();
       this.connect(ex, now);
+      this.fill(this.conns[this.conns.length - 1]!);
     }
   }
 
@@ -719,9 +848,40 @@ export class UpstreamPool {
     // Idle sockets must read, to see the upstream close them.
     c.startReading();
     const next = this.queuedCount !== 0 ? this.dequeue() : null;
-    if (next !== null) return c.assign(next);
+    if (next !== null) {
+      c.assign(next);
+      return this.fill(c);
+    }
     c.idleAt = Date.now();
     this.idle.push(c);
+  }
+
+  /** Pipelines queued requests onto `c` (just given one of them) while they may share it. */
+  private fill(c: Conn): void {
+    if (this.pipelining === 1 || this.batch !== c) return;
+    const q = this.queue;
+    while (this.queuedCount !== 0 && c.depth < this.pipelining) {
+      while (this.qHead < q.length && (q[this.qHead] === undefined || !q[this.qHead]!.queued)) this.qHead++;
+      const ex = q[this.qHead];
+      if (ex === undefined || !pipelinable(ex.req)) return;
+      c.follow(this.dequeue()!);
+    }
+  }
+
+  /** @internal Pipelined exchanges of a socket that went away, unanswered: first in the queue, in order. */
+  requeue(list: Ex[]): void {
+    for (let i = list.length - 1; i >= 0; i--) {
+      const ex = list[i]!;
+      ex.conn = null;
+      if (ex.done) continue;
+      ex.written = false;
+      ex.bodyDone = false;
+      ex.queued = true;
+      ex.queueDeadline = ex.deadline;
+      this.queuedCount++;
+      if (this.qHead > 0) this.queue[--this.qHead] = ex;
+      else this.queue.unshift(ex);
+    }
   }
 
   /** @internal A socket was destroyed. */
@@ -787,9 +947,9 @@ export class UpstreamPool {
     this.finishError(ex, kind, message, sent, started, code);
   }
 
-  private finishError(ex: Ex, kind: UpstreamErrorKind, message: string, sent: boolean, started: boolean, code?: string): void {
+  private finishError(ex: Ex, kind: UpstreamErrorKind, message: string, sent: boolean, started: boolean, code?: string, keepConn = false): void {
     ex.done = true;
-    ex.conn = null;
+    if (!keepConn) ex.conn = null;
     ex.pending = null;
     this.inFlight--;
     const retryable = !started && (ex.req.idempotent || !sent);
@@ -827,11 +987,14 @@ export class UpstreamPool {
   /** @internal Called every TIMER_TICK_MS: connect, total, queue and idle timeouts. */
   sweep(now: number): void {
     let hits: [Conn, UpstreamErrorKind][] | null = null;
+    let lateInPipe: Ex[] | null = null;
     for (const c of this.conns) {
       const ex = c.ex;
       if (ex === null) continue;
       if (!c.connected && now >= c.connectDeadline && c.connectDeadline < ex.deadline) (hits ??= []).push([c, 'connect_timeout']);
       else if (now >= ex.deadline) (hits ??= []).push([c, 'timeout']);
+      const pipe = c.pipe;
+      if (pipe !== null) for (const f of pipe) if (!f.done && now >= f.deadline) (lateInPipe ??= []).push(f);
     }
     const idle = this.idle;
     if (idle.length !== 0 && idle[0]!.idleAt + this.idleTimeoutMs <= now) {
@@ -860,6 +1023,12 @@ export class UpstreamPool {
       for (const [c, kind] of hits) {
         const ex = c.ex;
         if (ex === null || c.closed) continue;
+        if (ex.done) {
+          // A detached pipelined response that never came: the requests behind it go elsewhere.
+          c.ex = null;
+          c.destroy();
+          continue;
+        }
         const sent = c.connected && ex.written;
         const started = c.parser.responseStarted;
         c.ex = null;
@@ -867,6 +1036,13 @@ export class UpstreamPool {
         c.destroy();
         const msg = kind === 'timeout' ? `no complete response within ${ex.req.timeoutMs} ms` : `connect not established within ${ex.req.connectTimeoutMs} ms`;
         this.finishError(ex, kind, msg, sent, started);
+      }
+    }
+    if (lateInPipe !== null) {
+      // Waiting behind a slower response: time it out, and drop its response when it comes.
+      for (const ex of lateInPipe) {
+        if (ex.done || ex.conn === null || ex.conn.closed) continue;
+        this.finishError(ex, 'timeout', `no complete response within ${ex.req.timeoutMs} ms`, ex.conn.connected, false, undefined, true);
       }
     }
     if (late !== null) {

@@ -69,7 +69,7 @@ t.test('upstream, target, health check and http_proxy defaults', async (t) => {
   `, { file: 'x.yaml', env: {} });
   const u = cfg.apis[0]!.upstreams['u']!;
   t.same(u.targets, [{ url: 'http://127.0.0.1:1', weight: 1 }]);
-  t.same(u.keepAlive, { maxSockets: 8, idleTimeoutMs: 4000 });
+  t.same(u.keepAlive, { maxSockets: 8, idleTimeoutMs: 4000, pipelining: 1 });
   t.same(u.healthCheck, { path: '/health', intervalMs: 2000, timeoutMs: 1000, healthyThreshold: 2, unhealthyThreshold: 2, expectStatus: [200, 399] });
   t.strictSame(cfg.apis[0]!.routes[0]!.integration, { type: 'http_proxy', upstream: 'u', timeoutMs: 29000, preserveHost: false, requestHeaders: {} });
 });

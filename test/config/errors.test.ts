@@ -63,6 +63,9 @@ t.test('types, ranges, enums, patterns', async (t) => {
   t.same(issuesOf(api('{ u: { targets: ["http://h:1"], balance: random } }', '      - { route: GET /x, integration: { type: http_proxy, upstream: u } }\n')), [
     { path: 'apis[0].upstreams.u.balance', line: 3, message: 'must be one of round_robin, weighted, least_outstanding (got "random")' },
   ]);
+  t.same(issuesOf(api('{ u: { targets: ["http://h:1"], keepAlive: { pipelining: 0 } } }', '      - { route: GET /x, integration: { type: http_proxy, upstream: u } }\n')), [
+    { path: 'apis[0].upstreams.u.keepAlive.pipelining', line: 3, message: 'must be between 1 and 256 (got 0)' },
+  ]);
   t.same(issuesOf(api('{ u: { targets: [] } }', '      - { route: GET /x, integration: { type: http_proxy, upstream: u } }\n')), [
     { path: 'apis[0].upstreams.u.targets', line: 3, message: 'must not be empty' },
   ]);

@@ -38,7 +38,7 @@ t.test('full example loads and keeps every explicit value', async (t) => {
   t.same(shop.upstreams['orders'], {
     targets: ['http://127.0.0.1:9004'],
     balance: 'round_robin',
-    keepAlive: { maxSockets: 256, idleTimeoutMs: 4000 },
+    keepAlive: { maxSockets: 256, idleTimeoutMs: 4000, pipelining: 1 },
     connectTimeoutMs: 5000,
     circuitBreaker: { failureThreshold: 5, openMs: 10000 },
     retries: 1,

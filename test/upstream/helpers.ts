@@ -112,6 +112,8 @@ export interface TestServer {
   connections: number;
   /** Requests received, in order. */
   requests: RawRequest[];
+  /** 'data' events (reads) per connection. */
+  reads: number[];
   sockets: Set<net.Socket>;
   close(): Promise<void>;
 }
@@ -123,7 +125,7 @@ export interface TestServer {
 export async function rawServer(onRequest: (r: RawRequest) => void): Promise<TestServer> {
   const sockets = new Set<net.Socket>();
   const state: TestServer = {
-    port: 0, connections: 0, requests: [], sockets,
+    port: 0, connections: 0, requests: [], reads: [], sockets,
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
@@ -136,7 +138,9 @@ export async function rawServer(onRequest: (r: RawRequest) => void): Promise<Tes
     socket.on('error', () => {});
     let buf = Buffer.alloc(0);
     let seq = 0;
+    state.reads[conn] = 0;
     socket.on('data', (d) => {
+      state.reads[conn]!++;
       buf = Buffer.concat([buf, d]);
       for (;;) {
         const end = buf.indexOf('\r\n\r\n');
