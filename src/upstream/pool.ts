@@ -789,7 +789,7 @@ export class UpstreamPool {
       const sent = c.connected && ex !== null && ex.written;
       const started = c.parser.responseStarted;
       c.destroy();
-      if (ex !== null) this.finishError(ex, 'reset', 'pool closed', sent, started);
+      if (ex !== null && !ex.done) this.finishError(ex, 'reset', 'pool closed', sent, started);
     }
     for (let i = this.qHead; i < this.queue.length; i++) {
       const ex = this.queue[i];
@@ -923,6 +923,8 @@ export class UpstreamPool {
     const sent = c.connected && ex.written;
     c.ex = null;
     ex.conn = null;
+    // A detached pipelined exchange (aborted, timed out) has had its ending: only the socket goes.
+    if (ex.done) return c.destroy();
     // The keep-alive race: the upstream closed this idle socket as we reused it. Nothing of ours
     // was answered, so send it again, once, on a fresh socket (other idle ones may be just as dead).
     if (

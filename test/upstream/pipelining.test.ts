@@ -1,6 +1,6 @@
 import t from 'tap';
 import { UpstreamPool, type Exchange } from '../../src/upstream/pool.js';
-import { header, httpServer, poolFor, rawServer, req, send, shape, until, type Captured, type RawRequest, type SendHooks } from './helpers.js';
+import { header, httpServer, poolFor, rawServer, req, send, shape, sleep, until, type Captured, type RawRequest, type SendHooks } from './helpers.js';
 
 /**
  * HTTP/1.1 pipelining (pool option `pipelining` > 1): bodiless idempotent requests started in the
@@ -191,6 +191,45 @@ t.test('a pipelined request aborted before its answer: the others complete, the 
     pool.close();
     await srv.close();
   }
+});
+
+t.test('an aborted head whose socket then fails, and a pool closed under one: no callback after abort', async (t) => {
+  const heard: string[] = [];
+  const sink = {
+    onHead: () => { heard.push('head'); }, onData: () => { heard.push('data'); return true; },
+    onEnd: () => { heard.push('end'); }, onError: () => { heard.push('error'); },
+  };
+  let kill: (() => void) | null = null;
+  const srv = await rawServer((r) => {
+    if (pathOf(r).startsWith('/hold')) return;
+    if (r.conn === 0) {
+      if (r.seq === 2) kill = () => r.socket.destroy();
+      return;
+    }
+    r.socket.write(ok(pathOf(r)));
+  });
+  const pool = poolFor(srv.port, { pipelining: 3 });
+  t.teardown(async () => { pool.close(); await srv.close(); });
+  const victim = pool.request(req({ path: '/0' }), sink);
+  const rest = burst(pool, 2, (i) => ({ path: `/${i + 1}` }));
+  await until(() => kill !== null, 3000, 'three requests on the first socket');
+  victim.abort();
+  kill!();
+  const rs = await rest;
+  t.same(rs.map((r) => r.body.toString()), ['/1', '/2'], 'the others sent again and answered');
+  t.equal(pool.outstanding, 0);
+
+  // Closing the pool with a detached head in flight: still nothing for the aborted one.
+  const v2 = pool.request(req({ path: '/hold/1' }), sink);
+  const other = send(pool, req({ path: '/hold/2' }));
+  await until(() => srv.requests.some((r) => pathOf(r) === '/hold/2'), 3000, 'both held requests sent');
+  v2.abort();
+  pool.close();
+  const o = await other;
+  t.match(o.error?.message, /pool closed/, 'the live one ends with the pool');
+  t.same(shape(o.events), ['error']);
+  await sleep(30);
+  t.same(heard, [], 'the aborted ones heard nothing');
 });
 
 t.test('the head aborted mid-response: its socket goes, the requests behind it go again', async (t) => {
