@@ -143,16 +143,8 @@ export class ResponseParser {
   /** Expect a new response; `isHead` when the request was HEAD (the response has no body). */
   reset(isHead: boolean): void {
     this.gen++;
-    this.state = S_HEAD;
-    this.paused = false;
     if (this.pend.length !== 0) this.pend = [];
-    this.headParts = null;
-    this.headLen = 0;
-    this.isHead = isHead;
-    this.keepAlive = true;
-    this.started = false;
-    this.headDone = false;
-    this.error = null;
+    this.next(isHead);
   }
 
   /**

@@ -873,15 +873,20 @@ export class UpstreamPool {
     for (let i = list.length - 1; i >= 0; i--) {
       const ex = list[i]!;
       ex.conn = null;
-      if (ex.done) continue;
-      ex.written = false;
-      ex.bodyDone = false;
-      ex.queued = true;
-      ex.queueDeadline = ex.deadline;
-      this.queuedCount++;
-      if (this.qHead > 0) this.queue[--this.qHead] = ex;
-      else this.queue.unshift(ex);
+      if (!ex.done) this.queueFirst(ex);
     }
+  }
+
+  /** Back to the head of the queue, to be sent again (its deadline still counts). */
+  private queueFirst(ex: Ex): void {
+    ex.written = false;
+    ex.bodyDone = false;
+    ex.bodyWired = false;
+    ex.queued = true;
+    ex.queueDeadline = ex.deadline;
+    this.queuedCount++;
+    if (this.qHead > 0) this.queue[--this.qHead] = ex;
+    else this.queue.unshift(ex);
   }
 
   /** @internal A socket was destroyed. */
@@ -933,15 +938,8 @@ export class UpstreamPool {
       (ex.stream ? ex.req.idempotent && !ex.bodyWired : true)
     ) {
       ex.retried = true;
-      ex.written = false;
-      ex.bodyDone = false;
-      ex.bodyWired = false;
       // At the head of the queue, so the slot this socket frees goes to the retry.
-      ex.queued = true;
-      ex.queueDeadline = ex.deadline;
-      this.queuedCount++;
-      if (this.qHead > 0) this.queue[--this.qHead] = ex;
-      else this.queue.unshift(ex);
+      this.queueFirst(ex);
       c.destroy();
       return;
     }
