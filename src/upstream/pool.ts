@@ -170,7 +170,7 @@ const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 let held: Conn[] = [];
 let flushQueued = false;
 
-function hold(c: Conn): void {
+function flushAtTurnEnd(c: Conn): void {
   held.push(c);
   if (!flushQueued) {
     flushQueued = true;
@@ -514,7 +514,7 @@ class Conn implements ResponseHandler {
     ex.written = true;
     ex.bodyDone = true;
     if (this.out === '') {
-      hold(this);
+      flushAtTurnEnd(this);
       this.pool.batch = this;
     }
     this.out += ex.headStr;
@@ -810,24 +810,31 @@ export class UpstreamPool {
     c.assign(ex);
   }
 
-  private dequeue(): Ex | null {
+  /** The first live queued request (dropping dequeued slots and aborted entries before it), or null. */
+  private peek(): Ex | null {
     const q = this.queue;
     while (this.qHead < q.length) {
       const ex = q[this.qHead];
+      if (ex !== undefined && ex.queued) return ex;
       q[this.qHead++] = undefined;
-      if (ex !== undefined && ex.queued) {
-        ex.queued = false;
-        this.queuedCount--;
-        if (this.qHead === q.length) {
-          q.length = 0;
-          this.qHead = 0;
-        }
-        return ex;
-      }
     }
     q.length = 0;
     this.qHead = 0;
     return null;
+  }
+
+  private dequeue(): Ex | null {
+    const ex = this.peek();
+    if (ex === null) return null;
+    const q = this.queue;
+    q[this.qHead++] = undefined;
+    ex.queued = false;
+    this.queuedCount--;
+    if (this.qHead === q.length) {
+      q.length = 0;
+      this.qHead = 0;
+    }
+    return ex;
   }
 
   /** Opens sockets for queued requests while there is room. */
@@ -859,11 +866,9 @@ export class UpstreamPool {
   /** Pipelines queued requests onto `c` (just given one of them) while they may share it. */
   private fill(c: Conn): void {
     if (this.pipelining === 1 || this.batch !== c) return;
-    const q = this.queue;
     while (this.queuedCount !== 0 && c.depth < this.pipelining) {
-      while (this.qHead < q.length && (q[this.qHead] === undefined || !q[this.qHead]!.queued)) this.qHead++;
-      const ex = q[this.qHead];
-      if (ex === undefined || !pipelinable(ex.req)) return;
+      const ex = this.peek();
+      if (ex === null || !pipelinable(ex.req)) return;
       c.follow(this.dequeue()!);
     }
   }

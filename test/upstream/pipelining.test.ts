@@ -1,5 +1,5 @@
 import t from 'tap';
-import { UpstreamPool, type Exchange } from '../../src/upstream/pool.js';
+import { UpstreamPool, type Exchange, type ResponseSink } from '../../src/upstream/pool.js';
 import { header, httpServer, poolFor, rawServer, req, send, shape, sleep, until, type Captured, type RawRequest, type SendHooks } from './helpers.js';
 
 /**
@@ -14,6 +14,14 @@ const pathOf = (r: RawRequest): string => r.head.split(' ')[1]!;
 
 function ok(body: string, extra = ''): string {
   return `HTTP/1.1 200 OK\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+}
+
+/** A sink that logs every callback into `heard` (for exchanges that must hear nothing after abort). */
+function logSink(heard: string[], onData: () => void = () => {}): ResponseSink {
+  return {
+    onHead: () => { heard.push('head'); }, onData: () => { heard.push('data'); onData(); return true; },
+    onEnd: () => { heard.push('end'); }, onError: () => { heard.push('error'); },
+  };
 }
 
 /** Starts `n` requests in one turn (paths /0 … /n-1); resolves with each one's outcome. */
@@ -161,25 +169,24 @@ t.test('a parse error in one response fails it; the requests behind it go again'
 
 t.test('a pipelined request aborted before its answer: the others complete, the socket stays', async (t) => {
   for (const which of [0, 1, 2]) {
+    // The three answers go in one write, sent by the test once the abort is done.
+    let answer: (() => void) | null = null;
     const srv = await rawServer((r) => {
-      // The three answers in one write, 30 ms after the third request: the abort lands before.
-      if (r.seq === 2) setTimeout(() => r.socket.write(['/0', '/1', '/2'].map((p) => ok(`${p} body`)).join('')), 30);
+      if (r.seq === 2) answer = () => r.socket.write(['/0', '/1', '/2'].map((p) => ok(`${p} body`)).join(''));
       else if (r.seq > 2) r.socket.write(ok(pathOf(r)));
     });
     const pool = poolFor(srv.port, { pipelining: 4 });
     const heard: string[] = [];
-    const sink = {
-      onHead: () => { heard.push('head'); }, onData: () => { heard.push('data'); return true; },
-      onEnd: () => { heard.push('end'); }, onError: () => { heard.push('error'); },
-    };
+    const sink = logSink(heard);
     const outcomes: Promise<Captured>[] = [];
     let victim: Exchange | null = null;
     for (let i = 0; i < 3; i++) {
       if (i === which) victim = pool.request(req({ path: `/${i}` }), sink);
       else outcomes.push(send(pool, req({ path: `/${i}` })));
     }
-    await until(() => srv.requests.length === 3, 3000, 'three requests');
+    await until(() => answer !== null, 3000, 'three requests');
     victim!.abort();
+    answer!();
     const rs = await Promise.all(outcomes);
     t.same(rs.map((r) => r.body.toString()), [0, 1, 2].filter((i) => i !== which).map((i) => `/${i} body`), `aborting #${which}: the others complete`);
     t.same(heard, [], 'the aborted one hears nothing');
@@ -195,10 +202,7 @@ t.test('a pipelined request aborted before its answer: the others complete, the 
 
 t.test('an aborted head whose socket then fails, and a pool closed under one: no callback after abort', async (t) => {
   const heard: string[] = [];
-  const sink = {
-    onHead: () => { heard.push('head'); }, onData: () => { heard.push('data'); return true; },
-    onEnd: () => { heard.push('end'); }, onError: () => { heard.push('error'); },
-  };
+  const sink = logSink(heard);
   let kill: (() => void) | null = null;
   const srv = await rawServer((r) => {
     if (pathOf(r).startsWith('/hold')) return;
@@ -245,10 +249,7 @@ t.test('the head aborted mid-response: its socket goes, the requests behind it g
   t.teardown(async () => { pool.close(); await srv.close(); });
   let head: Exchange | null = null;
   const heard: string[] = [];
-  head = pool.request(req({ path: '/0' }), {
-    onHead: () => { heard.push('head'); }, onData: () => { heard.push('data'); setImmediate(() => head!.abort()); return true; },
-    onEnd: () => { heard.push('end'); }, onError: () => { heard.push('error'); },
-  });
+  head = pool.request(req({ path: '/0' }), logSink(heard, () => setImmediate(() => head!.abort())));
   const rs = await burst(pool, 2, (i) => ({ path: `/${i + 1}` }));
   t.same(rs.map((r) => r.error), [null, null]);
   t.same(rs.map((r) => r.body.toString()), ['/1', '/2']);
@@ -258,13 +259,20 @@ t.test('the head aborted mid-response: its socket goes, the requests behind it g
 });
 
 t.test('a request waiting behind a slow response times out alone; the slow one completes', async (t) => {
+  // Both answers are written by the test once the follower has timed out.
+  let answer: (() => void) | null = null;
   const srv = await rawServer((r) => {
-    if (r.seq === 1) setTimeout(() => r.socket.write(ok('slow') + ok('late')), 400);
+    if (r.seq === 1) answer = () => r.socket.write(ok('slow') + ok('late'));
     else if (r.seq > 1) r.socket.write(ok(pathOf(r)));
   });
   const pool = poolFor(srv.port, { pipelining: 2 });
   t.teardown(async () => { pool.close(); await srv.close(); });
-  const rs = await burst(pool, 2, (i) => ({ timeoutMs: i === 0 ? 5000 : 100 }));
+  const slow = send(pool, req({ path: '/0', timeoutMs: 10_000 }));
+  const late = send(pool, req({ path: '/1', timeoutMs: 100 }));
+  const lateDone = await late;
+  await until(() => answer !== null, 3000, 'both requests in');
+  answer!();
+  const rs = [await slow, lateDone];
   t.equal(rs[0]!.error, null);
   t.equal(rs[0]!.body.toString(), 'slow');
   t.equal(rs[1]!.error?.kind, 'timeout');
