@@ -24,6 +24,20 @@ function logSink(heard: string[], onData: () => void = () => {}): ResponseSink {
   };
 }
 
+/**
+ * An upstream whose first socket answers only its first request, with `first` (which may also
+ * close it, or write nothing); every other socket answers each request with its path.
+ */
+function firstSocketFails(first: (r: RawRequest) => void): ReturnType<typeof rawServer> {
+  return rawServer((r) => {
+    if (r.conn === 0) {
+      if (r.seq === 0) first(r);
+      return;
+    }
+    r.socket.write(ok(pathOf(r)));
+  });
+}
+
 /** Starts `n` requests in one turn (paths /0 … /n-1); resolves with each one's outcome. */
 function burst(pool: UpstreamPool, n: number, over: (i: number) => Partial<Parameters<typeof req>[0]> = () => ({}), hooks: (i: number) => SendHooks = () => ({})): Promise<Captured[]> {
   const all: Promise<Captured>[] = [];
@@ -120,14 +134,8 @@ t.test('requests with a body or non-idempotent ones are never pipelined', async 
 });
 
 t.test('"connection: close" mid-pipeline: the unanswered requests go again on another socket', async (t) => {
-  const srv = await rawServer((r) => {
-    if (r.conn === 0) {
-      // Answer the first request of the first socket, say close, and close: the rest is dropped.
-      if (r.seq === 0) r.socket.end(ok(pathOf(r), 'connection: close\r\n'));
-      return;
-    }
-    r.socket.write(ok(pathOf(r)));
-  });
+  // Answer the first request of the first socket, say close, and close: the rest is dropped.
+  const srv = await firstSocketFails((r) => r.socket.end(ok(pathOf(r), 'connection: close\r\n')));
   const pool = poolFor(srv.port, { pipelining: 4 });
   t.teardown(async () => { pool.close(); await srv.close(); });
   const rs = await burst(pool, 4);
@@ -138,13 +146,7 @@ t.test('"connection: close" mid-pipeline: the unanswered requests go again on an
 });
 
 t.test('the upstream resets after the first response: the rest go again', async (t) => {
-  const srv = await rawServer((r) => {
-    if (r.conn === 0) {
-      if (r.seq === 0) r.socket.write(ok(pathOf(r)), () => r.socket.destroy());
-      return;
-    }
-    r.socket.write(ok(pathOf(r)));
-  });
+  const srv = await firstSocketFails((r) => r.socket.write(ok(pathOf(r)), () => r.socket.destroy()));
   const pool = poolFor(srv.port, { pipelining: 3 });
   t.teardown(async () => { pool.close(); await srv.close(); });
   const rs = await burst(pool, 3);
@@ -153,13 +155,7 @@ t.test('the upstream resets after the first response: the rest go again', async 
 });
 
 t.test('a parse error in one response fails it; the requests behind it go again', async (t) => {
-  const srv = await rawServer((r) => {
-    if (r.conn === 0) {
-      if (r.seq === 0) r.socket.write('HTTP/1.1 200 OK\r\ncontent-length: nope\r\n\r\n');
-      return;
-    }
-    r.socket.write(ok(pathOf(r)));
-  });
+  const srv = await firstSocketFails((r) => r.socket.write('HTTP/1.1 200 OK\r\ncontent-length: nope\r\n\r\n'));
   const pool = poolFor(srv.port, { pipelining: 3 });
   t.teardown(async () => { pool.close(); await srv.close(); });
   const rs = await burst(pool, 3);
@@ -237,14 +233,8 @@ t.test('an aborted head whose socket then fails, and a pool closed under one: no
 });
 
 t.test('the head aborted mid-response: its socket goes, the requests behind it go again', async (t) => {
-  const srv = await rawServer((r) => {
-    if (r.conn === 0) {
-      // Half of the first body, then nothing.
-      if (r.seq === 0) r.socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhalf');
-      return;
-    }
-    r.socket.write(ok(pathOf(r)));
-  });
+  // Half of the first body, then nothing.
+  const srv = await firstSocketFails((r) => r.socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nhalf'));
   const pool = poolFor(srv.port, { pipelining: 3 });
   t.teardown(async () => { pool.close(); await srv.close(); });
   let head: Exchange | null = null;
@@ -284,10 +274,7 @@ t.test('a request waiting behind a slow response times out alone; the slow one c
 });
 
 t.test('the head times out: the requests behind it go again on another socket', async (t) => {
-  const srv = await rawServer((r) => {
-    if (r.conn === 0) return; // never answers
-    r.socket.write(ok(pathOf(r)));
-  });
+  const srv = await firstSocketFails(() => {}); // never answers
   const pool = poolFor(srv.port, { pipelining: 3 });
   t.teardown(async () => { pool.close(); await srv.close(); });
   const rs = await burst(pool, 3, (i) => ({ timeoutMs: i === 0 ? 150 : 5000 }));
